@@ -1,1 +1,40 @@
+//! Kindling — a self-hosted serverless function engine: AWS Lambda you run yourself.
+//!
+//! Users register Python and JavaScript functions over HTTP (or the CLI) and invoke them; each
+//! function runs isolated in an *instance* — a long-lived interpreter running Kindling's agent —
+//! that is reused while it stays healthy.
+//!
+//! # The path of an invocation
+//!
+//! ```text
+//! HTTP ─► api (axum) ─► functions::Registry (in-memory index) ─► engine::Engine::invoke
+//!            │   pool: idle instance of this version?   ── warm
+//!            │         else start an instance + load    ── cold
+//!            ▼
+//!         runtimes::Runtime (sandbox) ◄──► agents (python.py / node.js, docs/protocol.md)
+//!            ▼
+//!         store (SQLite: invocation record, group-committed) ─► HTTP answer
+//! ```
+//!
+//! # The modules
+//!
+//! - [`cli`] — the `kindling` command: `serve`, and the client commands.
+//! - [`config`] — typed settings: defaults → TOML file → `KINDLING_*` env → flags.
+//! - [`server`] — builds everything from a [`config::Config`], binds, shuts down gracefully.
+//! - [`api`] — HTTP routes, one file per resource, one error type, the OpenAPI document.
+//! - [`functions`] — what a function is, validation, and the registry that keeps them.
+//! - [`engine`] — the invoke path: instances, the pool, outcomes, bounded logs.
+//! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups) and a test fake.
+//! - [`agents`] — the embedded language agents and the protocol they speak.
+//! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
 
+pub mod agents;
+pub mod api;
+pub mod blobs;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod functions;
+pub mod runtimes;
+pub mod server;
+pub mod store;

@@ -1,0 +1,208 @@
+//! Frames of the engine ↔ agent protocol (`docs/protocol.md`), newline-delimited JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Longest frame the engine accepts from an agent; anything longer is a protocol error.
+pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a function returned or raised, in AWS Lambda's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionError {
+    pub error_type: String,
+    pub error_message: String,
+    #[serde(default)]
+    pub stack_trace: Vec<String>,
+}
+
+impl FunctionError {
+    /// An error raised by the platform rather than by the function's own code.
+    pub fn platform(error_type: &str, message: impl Into<String>) -> Self {
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: message.into(),
+            stack_trace: Vec::new(),
+        }
+    }
+}
+
+/// How the agent runs the loaded code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The module defines a handler, called once per invocation.
+    Handler,
+    /// The code is a program, run once per invocation; its stdout is the result.
+    Script,
+}
+
+/// Function metadata the agent exposes to the code through `context`.
+#[derive(Debug, Serialize)]
+pub struct FunctionMeta<'a> {
+    pub name: &'a str,
+    pub version: i64,
+    pub memory_mb: u32,
+    pub timeout_ms: u64,
+}
+
+/// `load`: specialise a generic instance to one function version.
+#[derive(Debug, Serialize)]
+pub struct Load<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub code: &'a str,
+    pub handler: &'a str,
+    pub env: &'a BTreeMap<String, String>,
+    pub function: FunctionMeta<'a>,
+}
+
+/// `invoke`: run the loaded function once.
+#[derive(Debug, Serialize)]
+pub struct Invoke<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub event: &'a RawValue,
+    pub args: &'a [String],
+    pub deadline_ms: u64,
+}
+
+/// Encodes a request as one line, ready to write to the agent.
+pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
+    let mut line = serde_json::to_vec(frame).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// Replies from the agent.
+#[derive(Debug)]
+pub enum Reply {
+    Hello,
+    Loaded(Mode),
+    LoadFailed(FunctionError),
+    Result { id: String, outcome: ResultOutcome },
+}
+
+/// The payload of a `result` frame.
+#[derive(Debug)]
+pub enum ResultOutcome {
+    /// A handler's JSON return value.
+    Value(Box<RawValue>),
+    /// A script's captured stdout.
+    Stdout(String),
+    Error(FunctionError),
+}
+
+/// The flat shape every reply is parsed into first: serde cannot borrow a `RawValue` through an
+/// internally tagged enum.
+#[derive(Deserialize)]
+struct WireReply<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default, borrow)]
+    value: Option<&'a RawValue>,
+    #[serde(default)]
+    stdout: Option<String>,
+    #[serde(default)]
+    error: Option<FunctionError>,
+    #[serde(default)]
+    mode: Option<Mode>,
+}
+
+/// Parses one line from the agent; the error says what was wrong with it.
+pub fn decode(line: &str) -> Result<Reply, String> {
+    let wire: WireReply<'_> =
+        serde_json::from_str(line).map_err(|e| format!("malformed frame: {e}"))?;
+    let missing = |field: &str| format!("'{}' frame without '{field}'", wire.kind);
+    match wire.kind {
+        "hello" => Ok(Reply::Hello),
+        "loaded" => Ok(Reply::Loaded(wire.mode.ok_or_else(|| missing("mode"))?)),
+        "load_failed" => Ok(Reply::LoadFailed(
+            wire.error.clone().ok_or_else(|| missing("error"))?,
+        )),
+        "result" => {
+            let id = wire.id.clone().ok_or_else(|| missing("id"))?;
+            let outcome = match (wire.ok, wire.error, wire.stdout) {
+                (Some(false), Some(error), _) => ResultOutcome::Error(error),
+                (Some(true), _, Some(stdout)) => ResultOutcome::Stdout(stdout),
+                (Some(true), _, None) => ResultOutcome::Value(match wire.value {
+                    Some(value) => value.to_owned(),
+                    None => null(),
+                }),
+                _ => return Err(missing("ok")),
+            };
+            Ok(Reply::Result { id, outcome })
+        }
+        other => Err(format!("unknown frame type '{other}'")),
+    }
+}
+
+/// JSON `null` as a raw value.
+pub fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).unwrap_or_else(|_| unreachable!("null is JSON"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_every_reply() {
+        assert!(matches!(
+            decode(r#"{"type":"hello","language":"python","version":"3"}"#),
+            Ok(Reply::Hello)
+        ));
+        assert!(matches!(
+            decode(r#"{"type":"loaded","mode":"script"}"#),
+            Ok(Reply::Loaded(Mode::Script))
+        ));
+        match decode(r#"{"type":"result","id":"a","ok":true,"value":{"x": [1, 2]}}"#) {
+            Ok(Reply::Result {
+                id,
+                outcome: ResultOutcome::Value(v),
+            }) => {
+                assert_eq!(id, "a");
+                assert_eq!(v.get(), r#"{"x": [1, 2]}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode(r#"{"type":"result","id":"a","ok":true,"value":null}"#) {
+            Ok(Reply::Result {
+                outcome: ResultOutcome::Value(v),
+                ..
+            }) => assert_eq!(v.get(), "null"),
+            other => panic!("{other:?}"),
+        }
+        match decode(
+            r#"{"type":"result","id":"b","ok":false,"error":{"errorType":"E","errorMessage":"m","stackTrace":["l"]}}"#,
+        ) {
+            Ok(Reply::Result {
+                outcome: ResultOutcome::Error(e),
+                ..
+            }) => assert_eq!(e.error_type, "E"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_reason() {
+        assert!(decode("hello").unwrap_err().contains("malformed"));
+        assert!(
+            decode(r#"{"type":"nope"}"#)
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(
+            decode(r#"{"type":"result","ok":true}"#)
+                .unwrap_err()
+                .contains("id")
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! `GET /health`: is the server up, and which runtimes can run functions here.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use serde::Serialize;
+
+use super::AppState;
+use crate::runtimes::RuntimeKind;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/health", get(health))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the default runtime cannot run functions.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub default_runtime: RuntimeKind,
+    pub runtimes: BTreeMap<RuntimeKind, RuntimeHealth>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RuntimeHealth {
+    pub available: bool,
+    /// Why not, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Liveness and runtime availability. Needs no authentication.
+#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let runtimes: BTreeMap<RuntimeKind, RuntimeHealth> = state
+        .engine
+        .runtimes()
+        .map(|(kind, availability)| {
+            (
+                kind,
+                RuntimeHealth {
+                    available: availability.is_ok(),
+                    reason: availability.err().map(str::to_owned),
+                },
+            )
+        })
+        .collect();
+    let default_ok = runtimes
+        .get(&state.default_runtime)
+        .is_some_and(|r| r.available);
+    Json(Health {
+        status: if default_ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        default_runtime: state.default_runtime,
+        runtimes,
+    })
+}

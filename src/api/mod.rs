@@ -1,0 +1,178 @@
+//! The HTTP API: one file per resource, one error type ([`error::ApiError`]), the OpenAPI
+//! document ([`openapi`]).
+
+pub mod error;
+mod functions;
+mod health;
+mod invocations;
+pub mod openapi;
+mod run;
+mod seed_compat;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::config::Limits;
+use crate::engine::Engine;
+use crate::functions::Registry;
+use crate::functions::registry::Scope;
+use crate::runtimes::RuntimeKind;
+use crate::store::Store;
+
+use self::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    pub engine: Engine,
+    pub store: Store,
+    pub limits: Limits,
+    pub default_runtime: RuntimeKind,
+}
+
+/// The routes. Function bodies may carry up to 5 MiB of code, JSON-escaped; invocation bodies are
+/// events, capped at the payload limit.
+pub fn router(state: AppState) -> Router {
+    let code_body_limit = state.limits.max_code_bytes.saturating_mul(6).max(1 << 20);
+    let payload_limit = state.limits.max_payload_bytes;
+    let management = Router::new()
+        .merge(functions::routes())
+        .layer(DefaultBodyLimit::max(code_body_limit));
+    let invoking = Router::new()
+        .merge(invocations::routes())
+        .merge(seed_compat::routes())
+        .merge(run::routes())
+        .layer(DefaultBodyLimit::max(payload_limit));
+    Router::new()
+        .merge(management)
+        .merge(invoking)
+        .merge(health::routes())
+        .merge(openapi::routes())
+        .with_state(state)
+}
+
+/// Who is calling. Until accounts exist every caller is the local administrator.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    pub admin: bool,
+}
+
+impl Caller {
+    pub const LOCAL: &'static str = "local";
+
+    /// The functions this caller may see and change.
+    pub fn scope(&self) -> Scope<'_> {
+        if self.admin {
+            Scope::All
+        } else {
+            Scope::Owner(&self.user)
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller {
+            user: Caller::LOCAL.to_owned(),
+            admin: true,
+        })
+    }
+}
+
+/// The request body as raw bytes, with a precise error when it is too large.
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than this endpoint accepts",
+                )
+            } else {
+                ApiError::bad_request("unreadable_body", rejection.body_text())
+            }
+        })
+}
+
+/// The request body as bytes.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        body_bytes(request, state).await.map(RawBody)
+    }
+}
+
+/// A JSON request body; malformed JSON and wrong shapes are 400s that say where.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "empty_body",
+                "the request body is empty; send a JSON document",
+            ));
+        }
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid: {e}"),
+            )
+        })
+    }
+}
+
+/// An invocation event: any JSON document (an empty body is `{}`), kept as raw JSON on one line.
+pub struct EventBody(pub Box<RawValue>);
+
+impl<S: Send + Sync> FromRequest<S> for EventBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(request, state).await?;
+        event_from_bytes(&bytes).map(EventBody)
+    }
+}
+
+/// Parses an event, re-encoding it compactly when it spans lines (frames are one line each).
+pub fn event_from_bytes(bytes: &[u8]) -> Result<Box<RawValue>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(empty_event());
+    }
+    let invalid = |e: serde_json::Error| {
+        ApiError::bad_request("invalid_json", format!("the event is not valid JSON: {e}"))
+    };
+    if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+        return serde_json::value::to_raw_value(&value).map_err(invalid);
+    }
+    serde_json::from_slice::<Box<RawValue>>(bytes).map_err(invalid)
+}
+
+/// Makes any JSON value an event line.
+pub fn event_from_value(value: &serde_json::Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| empty_event())
+}
+
+fn empty_event() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+}

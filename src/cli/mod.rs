@@ -1,0 +1,123 @@
+//! The `kindling` command: `serve` runs the server; the other commands are clients of its API.
+
+mod client;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+use crate::runtimes::RuntimeKind;
+use crate::runtimes::sandbox::{self, HELPER_SUBCOMMAND};
+
+#[derive(Parser)]
+#[command(
+    name = "kindling",
+    version,
+    about = "Self-hosted serverless functions: AWS Lambda you run yourself"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: API, engine and runtimes in one process.
+    Serve(ServeArgs),
+    /// Create, change, list, invoke and delete functions.
+    #[command(subcommand, name = "fn")]
+    Function(client::FunctionCommand),
+    /// Show one invocation: result, error, logs and timings.
+    Invocation {
+        id: String,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
+    /// Internal: sets up one sandboxed instance (started by the server).
+    #[command(name = HELPER_SUBCOMMAND, hide = true)]
+    SandboxExec { plan: String },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the database, code and instance scratch space [default: ./kindling-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Runtime for functions that do not name one [default: sandbox].
+    #[arg(long)]
+    runtime: Option<RuntimeKind>,
+    /// TOML settings file; `KINDLING_*` environment variables and these flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        // Runs before any thread exists: the helper forks.
+        Command::SandboxExec { plan } => {
+            ExitCode::from(sandbox::exec::run(&plan).clamp(0, 255) as u8)
+        }
+        Command::Serve(args) => block_on(serve(args)),
+        Command::Function(command) => block_on(client::run_function(command)),
+        Command::Invocation { id, client } => block_on(client::show_invocation(client, id)),
+    }
+}
+
+fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("kindling: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kindling: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        default_runtime: args.runtime,
+    };
+    let config = Config::load(args.config.as_deref(), overrides)?;
+    let server = crate::server::build(config).await?;
+    server.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = interrupt => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = interrupt.await;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Typed settings, layered: built-in defaults → TOML file → `KINDLING_*` environment → flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::runtimes::RuntimeKind;
+
+/// Everything `kindling serve` can be told. Field names are the TOML keys; nested tables map to
+/// `KINDLING_<TABLE>__<KEY>` environment variables (e.g. `KINDLING_SANDBOX__PIDS_MAX=256`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Holds the SQLite database, code blobs and per-instance scratch directories.
+    pub data_dir: PathBuf,
+    /// Runtime for functions that do not name one.
+    pub default_runtime: RuntimeKind,
+    pub limits: Limits,
+    pub sandbox: SandboxConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("./kindling-data"),
+            default_runtime: RuntimeKind::Sandbox,
+            limits: Limits::default(),
+            sandbox: SandboxConfig::default(),
+        }
+    }
+}
+
+/// Bounds on what users may ask for, and the defaults they get when they ask for nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_code_bytes: usize,
+    pub max_payload_bytes: usize,
+    /// How much of an invocation's output is kept (the tail); the rest is counted and dropped.
+    pub log_tail_bytes: usize,
+    pub default_timeout_secs: u32,
+    pub max_timeout_secs: u32,
+    pub default_memory_mb: u32,
+    pub min_memory_mb: u32,
+    pub max_memory_mb: u32,
+    /// How many invocations of one batch request may run at the same time.
+    pub batch_concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_code_bytes: 5 * 1024 * 1024,
+            max_payload_bytes: 6 * 1024 * 1024,
+            log_tail_bytes: 64 * 1024,
+            default_timeout_secs: 30,
+            max_timeout_secs: 900,
+            default_memory_mb: 128,
+            min_memory_mb: 64,
+            max_memory_mb: 10240,
+            batch_concurrency: 16,
+        }
+    }
+}
+
+/// Settings of the embedded `sandbox` runtime. What gets mounted and which syscalls are refused
+/// is policy, kept in `runtimes::sandbox::policy`; these are the knobs an operator may turn.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// Interpreter for Python functions (Debian's, not a pyenv shim: it starts 3× faster).
+    pub python: PathBuf,
+    /// Interpreter for JavaScript functions.
+    pub node: PathBuf,
+    /// The `kindling` binary that sets up each sandbox; defaults to the running executable.
+    pub helper: Option<PathBuf>,
+    /// Host uid and gid the function runs as.
+    pub uid: u32,
+    pub gid: u32,
+    /// Processes and threads one instance may have (cgroup pids controller).
+    pub pids_max: u32,
+    /// CPU time one instance may use, in CPUs (cgroup CPU quota).
+    pub cpus: f64,
+    /// Size cap of the instance's private `/tmp`.
+    pub tmp_size_mb: u32,
+    /// Mount point of the cgroup file system.
+    pub cgroup_root: PathBuf,
+    /// Extra host directories mounted read-only at the same path (e.g. a virtualenv).
+    pub extra_read_only: Vec<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            python: PathBuf::from("/usr/bin/python3"),
+            node: PathBuf::from("/usr/bin/node"),
+            helper: None,
+            uid: 65534,
+            gid: 65534,
+            pids_max: 128,
+            cpus: 1.0,
+            tmp_size_mb: 64,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            extra_read_only: Vec::new(),
+        }
+    }
+}
+
+/// Command-line flags of `kindling serve`; `None` leaves the lower layers' value alone.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_runtime: Option<RuntimeKind>,
+}
+
+/// Environment variables that belong to the client commands, not to the server's settings.
+const CLIENT_ENV_KEYS: &[&str] = &["url", "token", "log"];
+
+impl Config {
+    /// Builds the settings from every layer; `file` is `--config`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment
+            .merge(
+                Env::prefixed("KINDLING_")
+                    .filter(|key| !CLIENT_ENV_KEYS.contains(&key.as_str()))
+                    .split("__"),
+            )
+            .merge(Serialized::globals(overrides))
+            .extract()
+    }
+
+    /// Settings for tests and benchmarks: a fresh data dir, a free port, everything else default.
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_path_buf(),
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! One instance seen from the engine: the protocol over its streams, supervised in one place.
+//!
+//! Every exchange with the agent — waiting for `hello`, `load`, `invoke` — goes through
+//! [`Instance::exchange`]: a single `select!` over the agent's reply, its output (kept as logs) and
+//! the deadline. Whatever goes wrong ends the instance: the caller kills it and never reuses it.
+
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use tokio_util::codec::{FramedRead, LinesCodec};
+
+use super::logs::LogTail;
+use crate::agents::Language;
+use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Mode, Reply};
+use crate::runtimes::InstanceSpec;
+use crate::runtimes::{
+    BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError,
+};
+
+/// Why an exchange with an agent failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The deadline passed first.
+    Timeout,
+    /// The instance's process is gone (it exited or was killed).
+    Died,
+    /// The agent sent something that is not a frame we expected.
+    Protocol(String),
+}
+
+pub struct Instance {
+    pub id: u64,
+    pub language: Language,
+    pub runtime: RuntimeKind,
+    pub memory_mb: u32,
+    /// How the loaded code runs; `None` while the instance is generic.
+    pub mode: Option<Mode>,
+    stdin: BoxWrite,
+    replies: FramedRead<BoxRead, LinesCodec>,
+    /// `None` once the output stream has ended.
+    output: Option<BoxRead>,
+    control: Box<dyn InstanceControl>,
+    pub started: Instant,
+    pub last_used: Instant,
+}
+
+/// Starting an instance failed: why, with what it printed.
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Runtime(#[from] StartError),
+    #[error("the instance did not start: {reason}{}", output_suffix(.output))]
+    Agent { reason: String, output: String },
+}
+
+fn output_suffix(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!("; it printed: {}", output.trim())
+    }
+}
+
+impl Instance {
+    /// Starts an instance on `runtime` and waits for its agent's `hello`.
+    pub async fn start(
+        runtime: &dyn Runtime,
+        spec: InstanceSpec,
+        deadline: Instant,
+    ) -> Result<Self, BootError> {
+        let (id, language, memory_mb) = (spec.id, spec.language, spec.limits.memory_mb);
+        let Spawned {
+            stdin,
+            stdout,
+            stderr,
+            control,
+        } = runtime.start(spec).await?;
+        let now = Instant::now();
+        let mut instance = Self {
+            id,
+            language,
+            runtime: runtime.kind(),
+            memory_mb,
+            mode: None,
+            stdin,
+            replies: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_FRAME_BYTES)),
+            output: Some(stderr),
+            control,
+            started: now,
+            last_used: now,
+        };
+        let mut output = LogTail::new(4096);
+        let reason = match instance.exchange(None, deadline, &mut output).await {
+            Ok(Reply::Hello) => return Ok(instance),
+            Ok(other) => format!("expected 'hello', got {other:?}"),
+            Err(Failure::Timeout) => "no 'hello' from the agent in time".to_owned(),
+            Err(Failure::Died) => "the agent exited".to_owned(),
+            Err(Failure::Protocol(e)) => e,
+        };
+        instance.kill().await;
+        Err(BootError::Agent {
+            reason,
+            output: output.into_text(),
+        })
+    }
+
+    /// Sends one request (or none, to wait for an unsolicited frame) and returns the reply,
+    /// collecting what the instance prints meanwhile into `logs`.
+    pub async fn exchange(
+        &mut self,
+        request: Option<&[u8]>,
+        deadline: Instant,
+        logs: &mut LogTail,
+    ) -> Result<Reply, Failure> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        // The request is written piece by piece inside the loop, so that an instance printing a
+        // lot cannot block on its output pipe while we block on its input pipe.
+        let mut unsent = request.unwrap_or_default();
+        let mut chunk = [0u8; 8192];
+        loop {
+            tokio::select! {
+                biased;
+                frame = self.replies.next() => {
+                    let reply = match frame {
+                        Some(Ok(line)) => protocol::decode(&line).map_err(Failure::Protocol),
+                        Some(Err(e)) => Err(Failure::Protocol(e.to_string())),
+                        None => Err(Failure::Died),
+                    };
+                    self.drain_output(&mut chunk, logs);
+                    return reply;
+                }
+                written = self.stdin.write(unsent), if !unsent.is_empty() => match written {
+                    Ok(n) if n > 0 => unsent = &unsent[n..],
+                    _ => return Err(Failure::Died),
+                },
+                read = read_output(&mut self.output, &mut chunk) => match read {
+                    Ok(0) | Err(_) => self.output = None,
+                    Ok(n) => logs.push(&chunk[..n]),
+                },
+                _ = tokio::time::sleep_until(deadline) => return Err(Failure::Timeout),
+            }
+        }
+    }
+
+    /// Takes what the instance printed before its reply: a write to the output pipe completes
+    /// before the agent writes its reply, so it is already there to read.
+    fn drain_output(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
+        while let Some(output) = self.output.as_mut() {
+            match output.read(chunk).now_or_never() {
+                Some(Ok(n)) if n > 0 => logs.push(&chunk[..n]),
+                Some(_) => self.output = None,
+                None => break,
+            }
+        }
+    }
+
+    pub fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()> {
+        self.control.set_memory_limit(memory_mb)
+    }
+
+    /// What a failure means for the invocation that hit it.
+    pub fn explain(&self, failure: &Failure, timeout: Duration) -> (super::Status, FunctionError) {
+        use super::Status;
+        match failure {
+            Failure::Timeout => (
+                Status::Timeout,
+                FunctionError::platform(
+                    "Runtime.Timeout",
+                    format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
+                ),
+            ),
+            Failure::Died if self.control.out_of_memory() => (
+                Status::OutOfMemory,
+                FunctionError::platform(
+                    "Runtime.OutOfMemory",
+                    format!(
+                        "the function exceeded its memory limit of {} MB and was killed",
+                        self.memory_mb
+                    ),
+                ),
+            ),
+            Failure::Died => (
+                Status::Crashed,
+                FunctionError::platform(
+                    "Runtime.ExitError",
+                    "the function's process exited before it answered",
+                ),
+            ),
+            Failure::Protocol(message) => (
+                Status::Crashed,
+                FunctionError::platform(
+                    "Runtime.ProtocolError",
+                    format!("the instance broke the protocol: {message}"),
+                ),
+            ),
+        }
+    }
+
+    /// Kills the instance and releases everything it held.
+    pub async fn kill(mut self) {
+        self.control.kill().await;
+    }
+}
+
+async fn read_output(output: &mut Option<BoxRead>, chunk: &mut [u8]) -> std::io::Result<usize> {
+    match output {
+        Some(output) => output.read(chunk).await,
+        None => std::future::pending().await,
+    }
+}

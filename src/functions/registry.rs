@@ -1,0 +1,329 @@
+//! The registry of functions: the store is the truth, an in-memory index answers lookups on the
+//! invoke path without touching the database.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+
+use super::Function;
+use super::validate::{self, Draft, FunctionInput, ValidationError};
+use crate::blobs::Blobs;
+use crate::config::Limits;
+use crate::runtimes::RuntimeKind;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("function '{0}' not found")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("code storage failed: {0}")]
+    Blob(#[from] std::io::Error),
+}
+
+/// Who may see a function: its owner, or anyone (administrators).
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    Owner(&'a str),
+    All,
+}
+
+impl Scope<'_> {
+    fn admits(&self, function: &Function) -> bool {
+        match self {
+            Scope::Owner(owner) => function.owner == *owner,
+            Scope::All => true,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Index {
+    by_id: HashMap<Arc<str>, Arc<Function>>,
+    /// Names are unique per owner, so one name may map to functions of several owners.
+    by_name: HashMap<String, Vec<Arc<str>>>,
+    by_route: HashMap<String, Arc<str>>,
+}
+
+impl Index {
+    fn insert(&mut self, function: Arc<Function>) {
+        if let Some(route) = &function.route {
+            self.by_route.insert(route.clone(), function.id.clone());
+        }
+        self.by_name
+            .entry(function.name.clone())
+            .or_default()
+            .push(function.id.clone());
+        self.by_id.insert(function.id.clone(), function);
+    }
+
+    fn remove(&mut self, function: &Function) {
+        if let Some(route) = &function.route {
+            self.by_route.remove(route);
+        }
+        if let Some(ids) = self.by_name.get_mut(&function.name) {
+            ids.retain(|id| *id != function.id);
+            if ids.is_empty() {
+                self.by_name.remove(&function.name);
+            }
+        }
+        self.by_id.remove(&function.id);
+    }
+
+    fn named<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Arc<Function>> {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
+    }
+}
+
+pub struct Registry {
+    store: Store,
+    blobs: Blobs,
+    limits: Limits,
+    default_runtime: RuntimeKind,
+    index: RwLock<Index>,
+    /// Serialises changes so the index and the store move in step.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    pub async fn open(
+        store: Store,
+        blobs: Blobs,
+        limits: Limits,
+        default_runtime: RuntimeKind,
+    ) -> Result<Self, StoreError> {
+        let mut index = Index::default();
+        for function in store.load_functions().await? {
+            index.insert(Arc::new(function));
+        }
+        Ok(Self {
+            store,
+            blobs,
+            limits,
+            default_runtime,
+            index: RwLock::new(index),
+            changes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
+        self.index
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The current version of a function, by id or else by name, if `scope` may see it.
+    pub fn resolve(&self, scope: Scope<'_>, id_or_name: &str) -> Option<Arc<Function>> {
+        let index = self.read();
+        if let Some(function) = index.by_id.get(id_or_name) {
+            return scope.admits(function).then(|| function.clone());
+        }
+        index.named(id_or_name).find(|f| scope.admits(f)).cloned()
+    }
+
+    /// The function bound to an HTTP route.
+    pub fn by_route(&self, route: &str) -> Option<Arc<Function>> {
+        let index = self.read();
+        let id = index.by_route.get(route)?;
+        index.by_id.get(id).cloned()
+    }
+
+    /// Every function `scope` may see, by name.
+    pub fn list(&self, scope: Scope<'_>) -> Vec<Arc<Function>> {
+        let mut functions: Vec<_> = self
+            .read()
+            .by_id
+            .values()
+            .filter(|f| scope.admits(f))
+            .cloned()
+            .collect();
+        functions.sort_by(|a, b| a.name.cmp(&b.name).then(a.created_at.cmp(&b.created_at)));
+        functions
+    }
+
+    /// The source code of a function version.
+    pub async fn code(&self, function: &Function) -> Result<String, RegistryError> {
+        Ok(self.blobs.get(&function.code_sha256).await?)
+    }
+
+    pub async fn versions(&self, function: &Function) -> Result<Vec<Function>, RegistryError> {
+        Ok(self.store.function_versions(&function.id).await?)
+    }
+
+    pub async fn create(
+        &self,
+        owner: &str,
+        input: FunctionInput,
+    ) -> Result<Arc<Function>, RegistryError> {
+        let draft = validate::new_function(input, &self.limits, self.default_runtime)?;
+        let _change = self.changes.lock().await;
+        self.check_unique(owner, &draft, None)?;
+        let now = Utc::now();
+        let function = self
+            .build(
+                draft,
+                uuid::Uuid::now_v7().to_string().into(),
+                owner.to_owned(),
+                1,
+                now,
+            )
+            .await?;
+        self.store
+            .insert_function(&function)
+            .await
+            .map_err(|e| self.conflict_message(e, &function))?;
+        let function = Arc::new(function);
+        self.write().insert(function.clone());
+        Ok(function)
+    }
+
+    /// Makes a new version; returns the replaced version and the new one.
+    pub async fn update(
+        &self,
+        scope: Scope<'_>,
+        id_or_name: &str,
+        input: FunctionInput,
+    ) -> Result<(Arc<Function>, Arc<Function>), RegistryError> {
+        let _change = self.changes.lock().await;
+        let current = self
+            .resolve(scope, id_or_name)
+            .ok_or_else(|| RegistryError::NotFound(id_or_name.to_owned()))?;
+        let current_code = self.code(&current).await?;
+        let draft = validate::update(&current, current_code, input, &self.limits)?;
+        self.check_unique(&current.owner, &draft, Some(&current))?;
+        let mut function = self
+            .build(
+                draft,
+                current.id.clone(),
+                current.owner.clone(),
+                current.version + 1,
+                Utc::now(),
+            )
+            .await?;
+        function.created_at = current.created_at;
+        self.store
+            .update_function(&function)
+            .await
+            .map_err(|e| self.conflict_message(e, &function))?;
+        let function = Arc::new(function);
+        let mut index = self.write();
+        index.remove(&current);
+        index.insert(function.clone());
+        Ok((current, function))
+    }
+
+    pub async fn delete(
+        &self,
+        scope: Scope<'_>,
+        id_or_name: &str,
+    ) -> Result<Arc<Function>, RegistryError> {
+        let _change = self.changes.lock().await;
+        let function = self
+            .resolve(scope, id_or_name)
+            .ok_or_else(|| RegistryError::NotFound(id_or_name.to_owned()))?;
+        self.store.delete_function(&function.id).await?;
+        self.write().remove(&function);
+        Ok(function)
+    }
+
+    async fn build(
+        &self,
+        draft: Draft,
+        id: Arc<str>,
+        owner: String,
+        version: i64,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Function, RegistryError> {
+        let code_size = draft.code.len() as u64;
+        let code_sha256 = self.blobs.put(draft.code.into_bytes()).await?;
+        Ok(Function {
+            id,
+            name: draft.name,
+            owner,
+            language: draft.language,
+            handler: draft.handler,
+            route: draft.route,
+            timeout: draft.timeout,
+            memory_mb: draft.memory_mb,
+            env: draft.env,
+            runtime: draft.runtime,
+            version,
+            code_sha256,
+            code_size,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    /// Refuses a name the owner already uses or a route any function uses (`current` excepted).
+    fn check_unique(
+        &self,
+        owner: &str,
+        draft: &Draft,
+        current: Option<&Function>,
+    ) -> Result<(), RegistryError> {
+        let index = self.read();
+        let is_other = |f: &&Arc<Function>| current.is_none_or(|c| c.id != f.id);
+        if let Some(other) = index
+            .named(&draft.name)
+            .filter(is_other)
+            .find(|f| f.owner == owner)
+        {
+            return Err(RegistryError::Conflict {
+                field: "name",
+                message: format!(
+                    "a function named '{}' already exists (id {})",
+                    draft.name, other.id
+                ),
+            });
+        }
+        if let Some(route) = &draft.route
+            && let Some(other) = index.by_route.get(route).and_then(|id| index.by_id.get(id))
+            && is_other(&other)
+        {
+            return Err(RegistryError::Conflict {
+                field: "route",
+                message: format!(
+                    "route '{route}' is already used by function '{}'",
+                    other.name
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn conflict_message(&self, error: StoreError, function: &Function) -> RegistryError {
+        match error {
+            StoreError::Conflict { field } => RegistryError::Conflict {
+                field,
+                message: match field {
+                    "route" => format!(
+                        "route '{}' is already used by another function",
+                        function.route.as_deref().unwrap_or_default()
+                    ),
+                    _ => format!("a function named '{}' already exists", function.name),
+                },
+            },
+            other => RegistryError::Store(other),
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! Checking what users send for a function; every rule answers with a precise message.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::Function;
+use crate::agents::Language;
+use crate::config::Limits;
+use crate::runtimes::RuntimeKind;
+
+/// The body of `POST /functions` and `PUT /functions/{id}`. On update every field is optional
+/// and a missing one keeps its current value; `route: null` removes the route.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionInput {
+    /// `^[A-Za-z0-9_-]{1,64}$`, unique per owner.
+    pub name: Option<String>,
+    /// `python` or `javascript`.
+    pub language: Option<String>,
+    /// Source code (at most 5 MiB by default).
+    pub code: Option<String>,
+    /// Handler name; default `handler`.
+    pub handler: Option<String>,
+    /// HTTP route such as `/hello`, served at `/run/hello`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub route: Option<Option<String>>,
+    /// Seconds, 1..=900; default 30.
+    pub timeout: Option<i64>,
+    /// 64..=10240; default 128.
+    pub memory_mb: Option<i64>,
+    pub env: Option<BTreeMap<String, String>>,
+    /// `sandbox`, `docker` or `gvisor`; default the server's.
+    pub runtime: Option<String>,
+}
+
+/// Distinguishes `"route": null` (remove it) from no `route` at all (keep it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A rule the input broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ValidationError {
+    /// Stable, machine-readable: `invalid_name`, `unknown_language`, `code_too_large`, …
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ValidationError {
+    ValidationError {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The checked fields of a function, before it gets an id and a version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub name: String,
+    pub language: Language,
+    pub code: String,
+    pub handler: String,
+    pub route: Option<String>,
+    pub timeout: u32,
+    pub memory_mb: u32,
+    pub env: BTreeMap<String, String>,
+    pub runtime: RuntimeKind,
+}
+
+/// Checks a new function; `name`, `language` and `code` are required.
+pub fn new_function(
+    input: FunctionInput,
+    limits: &Limits,
+    default_runtime: RuntimeKind,
+) -> Result<Draft, ValidationError> {
+    let require = |field: Option<String>, name: &str| {
+        field.ok_or_else(|| invalid("missing_field", format!("'{name}' is required")))
+    };
+    let name = require(input.name, "name")?;
+    let language = require(input.language, "language")?;
+    let code = require(input.code, "code")?;
+    finish(
+        Draft {
+            name,
+            language: language_of(&language)?,
+            code,
+            handler: input.handler.unwrap_or_else(|| "handler".to_owned()),
+            route: input.route.flatten(),
+            timeout: timeout_of(
+                input.timeout.unwrap_or(limits.default_timeout_secs.into()),
+                limits,
+            )?,
+            memory_mb: memory_of(
+                input.memory_mb.unwrap_or(limits.default_memory_mb.into()),
+                limits,
+            )?,
+            env: input.env.unwrap_or_default(),
+            runtime: runtime_of(input.runtime.as_deref(), default_runtime)?,
+        },
+        limits,
+    )
+}
+
+/// Checks an update of `current` whose code is `current_code`.
+pub fn update(
+    current: &Function,
+    current_code: String,
+    input: FunctionInput,
+    limits: &Limits,
+) -> Result<Draft, ValidationError> {
+    let language = match input.language {
+        Some(language) => language_of(&language)?,
+        None => current.language,
+    };
+    finish(
+        Draft {
+            name: input.name.unwrap_or_else(|| current.name.clone()),
+            language,
+            code: input.code.unwrap_or(current_code),
+            handler: input.handler.unwrap_or_else(|| current.handler.clone()),
+            route: input.route.unwrap_or_else(|| current.route.clone()),
+            timeout: match input.timeout {
+                Some(timeout) => timeout_of(timeout, limits)?,
+                None => current.timeout,
+            },
+            memory_mb: match input.memory_mb {
+                Some(memory) => memory_of(memory, limits)?,
+                None => current.memory_mb,
+            },
+            env: input.env.unwrap_or_else(|| current.env.clone()),
+            runtime: runtime_of(input.runtime.as_deref(), current.runtime)?,
+        },
+        limits,
+    )
+}
+
+/// The checks every draft goes through, new or updated.
+fn finish(mut draft: Draft, limits: &Limits) -> Result<Draft, ValidationError> {
+    check_name(&draft.name)?;
+    check_code(&draft.code, limits)?;
+    check_handler(&draft.handler)?;
+    draft.route = draft
+        .route
+        .as_deref()
+        .map(normalise_route)
+        .transpose()?
+        .flatten();
+    check_env(&draft.env)?;
+    Ok(draft)
+}
+
+const MAX_NAME: usize = 64;
+const MAX_HANDLER: usize = 64;
+const MAX_ROUTE: usize = 256;
+/// AWS Lambda's limit on the total size of a function's environment.
+const MAX_ENV_BYTES: usize = 4096;
+
+pub fn check_name(name: &str) -> Result<(), ValidationError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "invalid_name",
+            format!(
+                "invalid function name {name:?}: use 1 to {MAX_NAME} letters, digits, '_' or '-'"
+            ),
+        ))
+    }
+}
+
+fn language_of(language: &str) -> Result<Language, ValidationError> {
+    language.parse().map_err(|e| invalid("unknown_language", e))
+}
+
+fn runtime_of(runtime: Option<&str>, default: RuntimeKind) -> Result<RuntimeKind, ValidationError> {
+    runtime.map_or(Ok(default), |r| {
+        r.parse().map_err(|e| invalid("unknown_runtime", e))
+    })
+}
+
+fn timeout_of(timeout: i64, limits: &Limits) -> Result<u32, ValidationError> {
+    let max = i64::from(limits.max_timeout_secs);
+    if (1..=max).contains(&timeout) {
+        Ok(timeout as u32)
+    } else {
+        Err(invalid(
+            "timeout_out_of_range",
+            format!("timeout {timeout} is out of range: use 1 to {max} seconds"),
+        ))
+    }
+}
+
+fn memory_of(memory_mb: i64, limits: &Limits) -> Result<u32, ValidationError> {
+    let (min, max) = (
+        i64::from(limits.min_memory_mb),
+        i64::from(limits.max_memory_mb),
+    );
+    if (min..=max).contains(&memory_mb) {
+        Ok(memory_mb as u32)
+    } else {
+        Err(invalid(
+            "memory_out_of_range",
+            format!("memory_mb {memory_mb} is out of range: use {min} to {max}"),
+        ))
+    }
+}
+
+fn check_code(code: &str, limits: &Limits) -> Result<(), ValidationError> {
+    if code.trim().is_empty() {
+        return Err(invalid("empty_code", "'code' must not be empty"));
+    }
+    if code.len() > limits.max_code_bytes {
+        return Err(invalid(
+            "code_too_large",
+            format!(
+                "code is {} bytes; the limit is {} bytes",
+                code.len(),
+                limits.max_code_bytes
+            ),
+        ));
+    }
+    if code.contains('\0') {
+        return Err(invalid(
+            "invalid_code",
+            "code must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_handler(handler: &str) -> Result<(), ValidationError> {
+    let mut bytes = handler.bytes();
+    let valid = handler.len() <= MAX_HANDLER
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid(
+            "invalid_handler",
+            format!(
+                "invalid handler {handler:?}: use an identifier (letters, digits, '_', not starting with a digit)"
+            ),
+        ))
+    }
+}
+
+/// `hello`, `/hello/` → `/hello`; an empty route means none.
+fn normalise_route(route: &str) -> Result<Option<String>, ValidationError> {
+    let trimmed = route.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    let valid = trimmed.len() < MAX_ROUTE
+        && trimmed.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        });
+    if valid {
+        Ok(Some(format!("/{trimmed}")))
+    } else {
+        Err(invalid(
+            "invalid_route",
+            format!(
+                "invalid route {route:?}: use path segments of letters, digits, '-', '_', '.' or '~', such as /hello/world"
+            ),
+        ))
+    }
+}
+
+fn check_env(env: &BTreeMap<String, String>) -> Result<(), ValidationError> {
+    let mut total = 0;
+    for (key, value) in env {
+        let mut bytes = key.bytes();
+        let valid_key = bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid_key {
+            return Err(invalid(
+                "invalid_env",
+                format!(
+                    "invalid environment variable name {key:?}: use letters, digits and '_', not starting with a digit"
+                ),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(invalid(
+                "invalid_env",
+                format!("environment variable {key} contains a NUL character"),
+            ));
+        }
+        total += key.len() + value.len();
+    }
+    if total > MAX_ENV_BYTES {
+        return Err(invalid(
+            "env_too_large",
+            format!("environment variables take {total} bytes; the limit is {MAX_ENV_BYTES}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(name: &str, language: &str, code: &str) -> FunctionInput {
+        FunctionInput {
+            name: Some(name.into()),
+            language: Some(language.into()),
+            code: Some(code.into()),
+            ..FunctionInput::default()
+        }
+    }
+
+    fn check(input: FunctionInput) -> Result<Draft, &'static str> {
+        new_function(input, &Limits::default(), RuntimeKind::Sandbox).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn fills_in_defaults() {
+        let draft = check(input("hello", "python", "def handler(): pass")).unwrap();
+        assert_eq!(draft.handler, "handler");
+        assert_eq!(draft.timeout, 30);
+        assert_eq!(draft.memory_mb, 128);
+        assert_eq!(draft.route, None);
+        assert_eq!(draft.language, Language::Python);
+    }
+
+    #[test]
+    fn names_each_broken_rule() {
+        assert_eq!(check(input("bad name", "python", "x")), Err("invalid_name"));
+        assert_eq!(
+            check(input(&"a".repeat(65), "python", "x")),
+            Err("invalid_name")
+        );
+        assert_eq!(check(input("ok", "ruby", "x")), Err("unknown_language"));
+        assert_eq!(check(input("ok", "python", " ")), Err("empty_code"));
+        let big = "x".repeat(5 * 1024 * 1024 + 1);
+        assert_eq!(check(input("ok", "python", &big)), Err("code_too_large"));
+        let mut i = input("ok", "python", "x");
+        i.timeout = Some(0);
+        assert_eq!(check(i), Err("timeout_out_of_range"));
+        let mut i = input("ok", "python", "x");
+        i.memory_mb = Some(10_241);
+        assert_eq!(check(i), Err("memory_out_of_range"));
+        let mut i = input("ok", "python", "x");
+        i.handler = Some("1abc".into());
+        assert_eq!(check(i), Err("invalid_handler"));
+        let mut i = input("ok", "python", "x");
+        i.route = Some(Some("/a/../b".into()));
+        assert_eq!(check(i), Err("invalid_route"));
+        let mut i = input("ok", "python", "x");
+        i.env = Some([("1X".to_owned(), "v".to_owned())].into());
+        assert_eq!(check(i), Err("invalid_env"));
+        assert_eq!(
+            check(FunctionInput {
+                name: Some("x".into()),
+                ..FunctionInput::default()
+            }),
+            Err("missing_field")
+        );
+    }
+
+    #[test]
+    fn routes_are_normalised() {
+        assert_eq!(normalise_route("curl_test"), Ok(Some("/curl_test".into())));
+        assert_eq!(normalise_route("/a/b/"), Ok(Some("/a/b".into())));
+        assert_eq!(normalise_route("/"), Ok(None));
+    }
+}

@@ -1,0 +1,144 @@
+//! Where instances run: the [`Runtime`] trait and its kinds.
+//!
+//! A runtime starts an instance process (an agent, see [`crate::agents`]) under limits and hands
+//! back its three streams plus an [`InstanceControl`]; everything above — the protocol, timeouts,
+//! logs — is the engine's and is the same for every runtime.
+
+pub mod fake;
+pub mod sandbox;
+
+use std::fmt;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::agents::Language;
+
+/// The kinds of runtime a function can ask for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    /// The host's interpreters in Linux namespaces (the embedded default).
+    Sandbox,
+    /// A Docker container (runc).
+    Docker,
+    /// A Docker container under gVisor (runsc).
+    Gvisor,
+}
+
+impl RuntimeKind {
+    pub const ALL: [RuntimeKind; 3] = [
+        RuntimeKind::Sandbox,
+        RuntimeKind::Docker,
+        RuntimeKind::Gvisor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Sandbox => "sandbox",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Gvisor => "gvisor",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuntimeKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown runtime '{s}': expected 'sandbox', 'docker' or 'gvisor'")
+            })
+    }
+}
+
+/// Resource limits of one instance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InstanceLimits {
+    pub memory_mb: u32,
+}
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Unique among this server's instances; runtimes use it to name what they create.
+    pub id: u64,
+    pub language: Language,
+    pub limits: InstanceLimits,
+}
+
+pub type BoxRead = Pin<Box<dyn AsyncRead + Send>>;
+pub type BoxWrite = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// A started instance: the agent's standard streams and the handle that controls it.
+pub struct Spawned {
+    /// Requests to the agent.
+    pub stdin: BoxWrite,
+    /// Replies from the agent.
+    pub stdout: BoxRead,
+    /// Everything the function prints.
+    pub stderr: BoxRead,
+    pub control: Box<dyn InstanceControl>,
+}
+
+/// Control of one running instance, kept by the engine for the instance's whole life.
+pub trait InstanceControl: Send + Sync {
+    /// Changes the memory limit (a generic instance is specialised to a function's limit).
+    fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()>;
+
+    /// Whether the kernel killed something in the instance for exceeding its memory limit.
+    fn out_of_memory(&self) -> bool;
+
+    /// Kills every process of the instance, waits until they are gone and removes what the
+    /// runtime created for it. Safe to call on an instance that already died.
+    fn kill(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// Why a runtime could not start an instance.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{language} is not available on the {runtime} runtime: {reason}")]
+    LanguageUnavailable {
+        runtime: RuntimeKind,
+        language: Language,
+        reason: String,
+    },
+}
+
+/// A place where instances run.
+pub trait Runtime: Send + Sync {
+    fn kind(&self) -> RuntimeKind;
+
+    /// Starts one instance of `spec.language`'s agent under `spec.limits`.
+    fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>>;
+
+    /// Removes every instance a previous run of this server left behind (after a crash) or that
+    /// this run still has (at shutdown).
+    fn reap_orphans(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,284 @@
+//! Memory, pids and CPU limits for instances through cgroups — v1 (one hierarchy per controller)
+//! and v2 (the unified hierarchy) — plus what the kernel accounted: OOM kills.
+//!
+//! Layout: `<mount>/[<controller>/]kindling/<server>/<instance>`. One directory per server (named
+//! after its data dir) lets a restarted server find and remove what its previous run left behind
+//! without touching other servers on the same host.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The v1 controllers an instance is placed in.
+const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
+/// The v2 controllers enabled for instances.
+const V2_CONTROLLERS: &str = "+memory +pids +cpu";
+const CPU_PERIOD_US: u64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Limits written when an instance's cgroup is created.
+#[derive(Debug, Clone, Copy)]
+pub struct CgroupLimits {
+    pub memory_mb: u32,
+    pub pids_max: u32,
+    pub cpus: f64,
+}
+
+/// This server's parent cgroup(s), under which every instance gets its own.
+#[derive(Debug)]
+pub struct CgroupTree {
+    version: Version,
+    /// One directory per distinct hierarchy (v1) or just one (v2).
+    bases: Vec<PathBuf>,
+}
+
+/// One instance's cgroup.
+#[derive(Debug)]
+pub struct Cgroup {
+    version: Version,
+    dirs: Vec<PathBuf>,
+}
+
+impl CgroupTree {
+    /// Finds the cgroup version mounted at `mount` and creates `kindling/<server>` in it.
+    /// The error names what is missing.
+    pub fn open(mount: &Path, server: &str) -> Result<Self, String> {
+        let relative = Path::new("kindling").join(server);
+        if mount.join("cgroup.controllers").exists() {
+            return Self::open_v2(mount, &relative);
+        }
+        let mut bases: Vec<PathBuf> = Vec::new();
+        for controller in V1_CONTROLLERS {
+            let hierarchy = mount.join(controller);
+            let hierarchy = fs::canonicalize(&hierarchy).map_err(|e| {
+                format!(
+                    "cgroup v1 controller '{controller}' is not mounted at {}: {e}",
+                    hierarchy.display()
+                )
+            })?;
+            let base = hierarchy.join(&relative);
+            if !bases.contains(&base) {
+                create_dir(&base)?;
+                bases.push(base);
+            }
+        }
+        Ok(Self {
+            version: Version::V1,
+            bases,
+        })
+    }
+
+    fn open_v2(mount: &Path, relative: &Path) -> Result<Self, String> {
+        let available = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+        for needed in ["memory", "pids", "cpu"] {
+            if !available.split_whitespace().any(|c| c == needed) {
+                return Err(format!(
+                    "cgroup v2 controller '{needed}' is not available at {} (it lists: {})",
+                    mount.display(),
+                    available.trim()
+                ));
+            }
+        }
+        // Each level must delegate the controllers to the next one down.
+        let mut dir = mount.to_path_buf();
+        enable_v2_controllers(&dir)?;
+        for part in relative.components() {
+            dir.push(part);
+            create_dir(&dir)?;
+            enable_v2_controllers(&dir)?;
+        }
+        Ok(Self {
+            version: Version::V2,
+            bases: vec![dir],
+        })
+    }
+
+    /// Creates the cgroup of instance `name` with `limits`.
+    pub fn create(&self, name: &str, limits: CgroupLimits) -> io::Result<Cgroup> {
+        let dirs: Vec<PathBuf> = self.bases.iter().map(|base| base.join(name)).collect();
+        for dir in &dirs {
+            fs::create_dir_all(dir)?;
+        }
+        let cgroup = Cgroup {
+            version: self.version,
+            dirs,
+        };
+        let configured = cgroup.configure(limits);
+        if configured.is_err() {
+            cgroup.remove();
+        }
+        configured.map(|()| cgroup)
+    }
+
+    /// Kills and removes every instance cgroup under this server's.
+    pub fn reap_all(&self) {
+        let mut names: Vec<String> = Vec::new();
+        for base in &self.bases {
+            for entry in fs::read_dir(base).into_iter().flatten().flatten() {
+                if entry.path().is_dir() {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+        }
+        for name in names {
+            let cgroup = Cgroup {
+                version: self.version,
+                dirs: self.bases.iter().map(|base| base.join(&name)).collect(),
+            };
+            cgroup.kill_all();
+            cgroup.remove();
+        }
+    }
+}
+
+impl Cgroup {
+    fn configure(&self, limits: CgroupLimits) -> io::Result<()> {
+        self.set_memory_limit(limits.memory_mb)?;
+        let quota = (limits.cpus * CPU_PERIOD_US as f64).round() as u64;
+        match self.version {
+            Version::V1 => {
+                write(&self.file("pids.max"), &limits.pids_max.to_string())?;
+                write(&self.file("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write(&self.file("cpu.cfs_quota_us"), &quota.to_string())?;
+            }
+            Version::V2 => {
+                write(&self.file("pids.max"), &limits.pids_max.to_string())?;
+                write(&self.file("cpu.max"), &format!("{quota} {CPU_PERIOD_US}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The files a process writes its pid to in order to join this cgroup.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|dir| dir.join("cgroup.procs"))
+            .collect()
+    }
+
+    /// Sets the memory limit, swap included (a function cannot escape its limit into swap).
+    pub fn set_memory_limit(&self, memory_mb: u32) -> io::Result<()> {
+        let bytes = (u64::from(memory_mb) * 1024 * 1024).to_string();
+        match self.version {
+            Version::V1 => {
+                let memory = self.file("memory.limit_in_bytes");
+                let with_swap = self.file("memory.memsw.limit_in_bytes");
+                if !with_swap.exists() {
+                    return write(&memory, &bytes);
+                }
+                // The kernel keeps memsw >= memory at every step, so the order depends on the
+                // direction of the change.
+                write(&memory, &bytes)
+                    .and_then(|()| write(&with_swap, &bytes))
+                    .or_else(|_| write(&with_swap, &bytes).and_then(|()| write(&memory, &bytes)))
+            }
+            Version::V2 => {
+                write(&self.file("memory.max"), &bytes)?;
+                let swap = self.file("memory.swap.max");
+                if swap.exists() {
+                    write(&swap, "0")?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// How many processes the kernel's OOM killer killed in this cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        let file = match self.version {
+            Version::V1 => self.file("memory.oom_control"),
+            Version::V2 => self.file("memory.events"),
+        };
+        fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Kills every process in the cgroup (it may still take a moment for them to exit).
+    pub fn kill_all(&self) {
+        let kill_file = self.file("cgroup.kill");
+        if self.version == Version::V2 && kill_file.exists() && write(&kill_file, "1").is_ok() {
+            return;
+        }
+        // Without cgroup.kill: signal every member until none is left, so that processes
+        // forked while we were reading the list are caught on the next round.
+        for _ in 0..100 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                // SAFETY: kill(2) has no memory effects; a pid that has exited meanwhile makes it
+                // fail with ESRCH, which is what we want.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn pids(&self) -> Vec<libc::pid_t> {
+        self.dirs
+            .iter()
+            .flat_map(|dir| {
+                fs::read_to_string(dir.join("cgroup.procs"))
+                    .unwrap_or_default()
+                    .lines()
+                    .filter_map(|pid| pid.trim().parse().ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Removes the cgroup once its processes are gone (waits up to a second for them to exit).
+    pub fn remove(&self) {
+        for dir in &self.dirs {
+            for _ in 0..200 {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+    }
+
+    /// `name` in the directory of the hierarchy that has it (v1), or in the one directory (v2).
+    fn file(&self, name: &str) -> PathBuf {
+        self.dirs
+            .iter()
+            .map(|dir| dir.join(name))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| self.dirs[0].join(name))
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))
+}
+
+fn enable_v2_controllers(dir: &Path) -> Result<(), String> {
+    write(&dir.join("cgroup.subtree_control"), V2_CONTROLLERS).map_err(|e| {
+        format!(
+            "cannot enable the memory, pids and cpu controllers in {}: {e}",
+            dir.display()
+        )
+    })
+}
+
+fn write(path: &Path, value: &str) -> io::Result<()> {
+    fs::write(path, value)
+        .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", path.display())))
+}

@@ -1,0 +1,94 @@
+//! One sandboxed instance: its helper process, its cgroup and its root directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use super::cgroup::Cgroup;
+use crate::runtimes::InstanceControl;
+
+/// How long a killed helper may take to be reaped before we stop waiting for it.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+pub struct SandboxInstance {
+    /// Shared with the blocking clean-up task.
+    cgroup: Arc<Cgroup>,
+    root: PathBuf,
+    helper: Option<tokio::process::Child>,
+    cleaned: bool,
+}
+
+impl SandboxInstance {
+    pub fn new(cgroup: Cgroup, root: PathBuf) -> Self {
+        Self {
+            cgroup: Arc::new(cgroup),
+            root,
+            helper: None,
+            cleaned: false,
+        }
+    }
+
+    pub fn cgroup(&self) -> &Cgroup {
+        &self.cgroup
+    }
+
+    pub fn attach(&mut self, helper: tokio::process::Child) {
+        self.helper = Some(helper);
+    }
+}
+
+impl InstanceControl for SandboxInstance {
+    fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()> {
+        self.cgroup.set_memory_limit(memory_mb)
+    }
+
+    fn out_of_memory(&self) -> bool {
+        self.cgroup.oom_kills() > 0
+    }
+
+    fn kill(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.cleaned {
+                return;
+            }
+            self.cleaned = true;
+            let cgroup = self.cgroup.clone();
+            let _ = tokio::task::spawn_blocking(move || cgroup.kill_all()).await;
+            if let Some(mut helper) = self.helper.take() {
+                if tokio::time::timeout(EXIT_WAIT, helper.wait())
+                    .await
+                    .is_err()
+                {
+                    let _ = helper.kill().await;
+                }
+            }
+            let (cgroup, root) = (self.cgroup.clone(), self.root.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                cgroup.remove();
+                let _ = std::fs::remove_dir_all(root);
+            })
+            .await;
+        })
+    }
+}
+
+impl Drop for SandboxInstance {
+    /// A safety net: the engine kills instances explicitly, but one dropped on an unexpected path
+    /// (a panic, a cancelled task) must not leave processes behind.
+    fn drop(&mut self) {
+        if !self.cleaned {
+            self.cgroup.kill_all();
+            let (cgroup, root) = (self.cgroup.clone(), self.root.clone());
+            let cleanup = move || {
+                cgroup.remove();
+                let _ = std::fs::remove_dir_all(root);
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => drop(handle.spawn_blocking(cleanup)),
+                Err(_) => cleanup(),
+            }
+        }
+    }
+}

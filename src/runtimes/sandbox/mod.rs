@@ -1,0 +1,209 @@
+//! The `sandbox` runtime: the host's own python3 and node, each instance in its own Linux
+//! namespaces (mount, pid, net, ipc, uts) with a minimal read-only root, a private size-capped
+//! `/tmp`, a cgroup (memory, pids, CPU), rlimits, a seccomp filter, no new privileges and no
+//! capabilities, as an unprivileged uid.
+//!
+//! The engine prepares each instance (cgroup, empty root directory, [`policy::LaunchPlan`]) and
+//! starts the helper `kindling __sandbox-exec` ([`exec`]) with the instance's pipes; the helper
+//! applies the plan and execs the agent.
+
+mod cgroup;
+pub mod exec;
+mod instance;
+pub mod policy;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use self::cgroup::{CgroupLimits, CgroupTree};
+use self::instance::SandboxInstance;
+use self::policy::{LaunchPlan, Mount};
+use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError};
+use crate::agents::Language;
+use crate::config::SandboxConfig;
+
+/// The hidden subcommand that runs [`exec::run`].
+pub const HELPER_SUBCOMMAND: &str = "__sandbox-exec";
+
+pub struct SandboxRuntime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    helper: PathBuf,
+    cgroups: CgroupTree,
+    /// Parent of the instances' root directories.
+    roots: PathBuf,
+    mounts: Vec<Mount>,
+    /// Each language's interpreter, or why it cannot be used.
+    interpreters: HashMap<Language, Result<String, String>>,
+    config: SandboxConfig,
+}
+
+impl SandboxRuntime {
+    /// Checks that this host can run sandboxes and prepares the server's share of them. The
+    /// error names what is missing.
+    pub fn new(config: &SandboxConfig, data_dir: &Path) -> Result<Self, String> {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if euid != 0 {
+            return Err(format!(
+                "it needs root (to create namespaces and cgroups), and kindling runs as uid {euid}"
+            ));
+        }
+        let helper = match &config.helper {
+            Some(helper) => helper.clone(),
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find its own executable: {e}"))?,
+        };
+        if !helper.is_file() {
+            return Err(format!("the helper {} does not exist", helper.display()));
+        }
+        let data_dir = std::fs::canonicalize(data_dir)
+            .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+        let sandbox_dir = data_dir.join("sandbox");
+        let etc = sandbox_dir.join("etc");
+        policy::write_etc(&etc, config.uid, config.gid)
+            .map_err(|e| format!("cannot write {}: {e}", etc.display()))?;
+        let mounts = policy::root_mounts(&etc, &config.extra_read_only, config.tmp_size_mb);
+        if policy::is_visible(&mounts, &data_dir) {
+            return Err(format!(
+                "the data dir {} is inside a directory the sandbox mounts; move it elsewhere",
+                data_dir.display()
+            ));
+        }
+        if !policy::is_visible(&mounts, Path::new("/bin/sh")) || !Path::new("/bin/sh").exists() {
+            return Err("/bin/sh, which starts the agents, is missing".to_owned());
+        }
+        let server = hex::encode(&Sha256::digest(data_dir.as_os_str().as_encoded_bytes())[..6]);
+        let cgroups = CgroupTree::open(&config.cgroup_root, &server)?;
+        let roots = sandbox_dir.join("roots");
+        std::fs::create_dir_all(&roots)
+            .map_err(|e| format!("cannot create {}: {e}", roots.display()))?;
+        let interpreters = Language::ALL
+            .into_iter()
+            .map(|language| (language, interpreter(config, language, &mounts)))
+            .collect();
+        Ok(Self {
+            shared: Arc::new(Shared {
+                helper,
+                cgroups,
+                roots,
+                mounts,
+                interpreters,
+                config: config.clone(),
+            }),
+        })
+    }
+}
+
+impl Shared {
+    /// Prepares and spawns one instance (blocking: cgroup and directory set-up).
+    fn spawn(&self, spec: &InstanceSpec) -> Result<Spawned, StartError> {
+        let interpreter = self.interpreters[&spec.language]
+            .as_ref()
+            .map_err(|reason| StartError::LanguageUnavailable {
+                runtime: RuntimeKind::Sandbox,
+                language: spec.language,
+                reason: reason.clone(),
+            })?;
+        let name = format!("i{}", spec.id);
+        let cgroup = self.cgroups.create(
+            &name,
+            CgroupLimits {
+                memory_mb: spec.limits.memory_mb,
+                pids_max: self.config.pids_max,
+                cpus: self.config.cpus,
+            },
+        )?;
+        let root = self.roots.join(&name);
+        let mut instance = SandboxInstance::new(cgroup, root.clone());
+        std::fs::create_dir_all(&root)?;
+        let plan = LaunchPlan {
+            root,
+            cgroup_procs: instance.cgroup().procs_files(),
+            mounts: self.mounts.clone(),
+            argv: spec.language.agent_command(interpreter),
+            env: policy::BASE_ENV.iter().map(|v| v.to_string()).collect(),
+            uid: self.config.uid,
+            gid: self.config.gid,
+            engine_pid: std::process::id(),
+        };
+        let plan = serde_json::to_string(&plan).map_err(std::io::Error::other)?;
+        let mut child = tokio::process::Command::new(&self.helper)
+            .arg(HELPER_SUBCOMMAND)
+            .arg(plan)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(std::io::Error::other("the helper's pipes are missing").into());
+        };
+        instance.attach(child);
+        Ok(Spawned {
+            stdin: Box::pin(stdin),
+            stdout: Box::pin(stdout),
+            stderr: Box::pin(stderr),
+            control: Box::new(instance),
+        })
+    }
+}
+
+impl Runtime for SandboxRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Sandbox
+    }
+
+    fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || shared.spawn(&spec))
+                .await
+                .map_err(std::io::Error::other)?
+        })
+    }
+
+    fn reap_orphans(&self) -> BoxFuture<'_, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                shared.cgroups.reap_all();
+                let _ = std::fs::remove_dir_all(&shared.roots);
+                let _ = std::fs::create_dir_all(&shared.roots);
+            })
+            .await;
+        })
+    }
+}
+
+/// The interpreter for `language`, if it exists and the sandbox can see it.
+fn interpreter(
+    config: &SandboxConfig,
+    language: Language,
+    mounts: &[Mount],
+) -> Result<String, String> {
+    let path = match language {
+        Language::Python => &config.python,
+        Language::Javascript => &config.node,
+    };
+    if !path.is_file() {
+        return Err(format!("{} is not installed", path.display()));
+    }
+    if !policy::is_visible(mounts, path) {
+        return Err(format!(
+            "{} is outside the directories the sandbox mounts (add its directory to sandbox.extra_read_only)",
+            path.display()
+        ));
+    }
+    Ok(path.to_string_lossy().into_owned())
+}

@@ -1,0 +1,203 @@
+//! The sandbox policy as data: what an instance sees of the file system, which system calls it may
+//! not make, its resource limits — and the [`LaunchPlan`] that carries one instance's share of it
+//! from the engine to the helper process that applies it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Host directories an interpreter needs, mounted read-only at the same path. On a merged-/usr
+/// host `/bin`, `/lib`, `/lib64` and `/sbin` are symlinks into `/usr` and are recreated as
+/// symlinks; elsewhere they are mounted like `/usr`. Nothing else of the host is visible: no
+/// `/home`, `/root`, `/var`, `/srv`, no engine data dir, no other function's code.
+pub const HOST_DIRECTORIES: &[&str] = &["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"];
+
+/// Files of the sandbox's own `/etc`, written once per server under its data dir: just enough for
+/// the C library and the interpreters to resolve the user and `localhost`.
+pub const ETC_FILES: &[(&str, &str)] = &[
+    (
+        "passwd",
+        "root:x:0:0:root:/:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n",
+    ),
+    ("group", "root:x:0:\nsandbox:x:{gid}:\n"),
+    ("hosts", "127.0.0.1 localhost\n::1 localhost\n"),
+    (
+        "nsswitch.conf",
+        "passwd: files\ngroup: files\nhosts: files\n",
+    ),
+];
+
+/// System calls a function gets `EPERM` for: changing mounts or namespaces, tracing other
+/// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap and reboot.
+/// Everything else is allowed; the namespaces, the unprivileged uid and the cgroup carry the rest.
+pub const DENIED_SYSCALLS: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "chroot",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "fanotify_init",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "init_module",
+    "io_uring_enter",
+    "io_uring_register",
+    "io_uring_setup",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "syslog",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "vhangup",
+];
+
+/// `clone` flags that would create new namespaces: refused, so code cannot build itself a user
+/// namespace with capabilities in it. (`clone3` passes its flags in memory, which seccomp cannot
+/// inspect, so it answers `ENOSYS` and the C library falls back to `clone`.)
+pub const DENIED_CLONE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWCGROUP as u64,
+];
+
+/// Open files per process, and no core dumps (they would land in the capped /tmp at best).
+pub const MAX_OPEN_FILES: u64 = 1024;
+
+/// The environment every agent starts with; the engine's own environment is never passed.
+/// Function env vars are set later by the agent itself, at load.
+pub const BASE_ENV: &[&str] = &[
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "HOME=/tmp",
+    "TMPDIR=/tmp",
+    "LANG=C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE=1",
+];
+
+pub const HOSTNAME: &str = "kindling";
+
+/// One mount (or symlink) of an instance's root file system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Mount {
+    /// A host path, read-only, at `path`.
+    ReadOnly { host: PathBuf, path: String },
+    /// A symlink at `path` pointing to `target`.
+    Symlink { target: String, path: String },
+    /// A private tmpfs, world-writable with the sticky bit, capped at `size_mb`.
+    Tmpfs { path: String, size_mb: u32 },
+    /// A minimal /dev (null, zero, full, random, urandom, tty, pts).
+    Devices { path: String },
+}
+
+/// Everything the helper needs to start one instance: built by the engine, passed as JSON on the
+/// helper's command line (it holds no secrets: function code and env arrive later, over the
+/// protocol).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchPlan {
+    /// Empty directory that becomes the instance's `/`.
+    pub root: PathBuf,
+    /// `cgroup.procs` files the helper joins before it forks anything.
+    pub cgroup_procs: Vec<PathBuf>,
+    pub mounts: Vec<Mount>,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub uid: u32,
+    pub gid: u32,
+    /// The engine's pid: the helper exits if its parent is already another process.
+    pub engine_pid: u32,
+}
+
+/// The root file system of every instance: host directories, the sandbox `/etc`, `/dev`, `/tmp`.
+pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf], tmp_size_mb: u32) -> Vec<Mount> {
+    let mut mounts = Vec::new();
+    for dir in HOST_DIRECTORIES {
+        let host = Path::new(dir);
+        match std::fs::read_link(host) {
+            Ok(target) => mounts.push(Mount::Symlink {
+                target: target.to_string_lossy().into_owned(),
+                path: dir.to_string(),
+            }),
+            Err(_) if host.is_dir() => mounts.push(Mount::ReadOnly {
+                host: host.to_path_buf(),
+                path: dir.to_string(),
+            }),
+            Err(_) => {}
+        }
+    }
+    for dir in extra_read_only.iter().filter(|dir| dir.is_dir()) {
+        mounts.push(Mount::ReadOnly {
+            host: dir.clone(),
+            path: dir.to_string_lossy().into_owned(),
+        });
+    }
+    mounts.push(Mount::ReadOnly {
+        host: etc_dir.to_path_buf(),
+        path: "/etc".to_owned(),
+    });
+    mounts.push(Mount::Devices {
+        path: "/dev".to_owned(),
+    });
+    mounts.push(Mount::Tmpfs {
+        path: "/tmp".to_owned(),
+        size_mb: tmp_size_mb,
+    });
+    mounts
+}
+
+/// Whether `path` (an interpreter, say) is visible inside an instance with these mounts.
+pub fn is_visible(mounts: &[Mount], path: &Path) -> bool {
+    mounts.iter().any(|mount| match mount {
+        Mount::ReadOnly { path: inside, .. } => path.starts_with(inside),
+        Mount::Symlink { path: inside, .. } => path.starts_with(inside),
+        _ => false,
+    })
+}
+
+/// Writes the sandbox `/etc` into `dir`.
+pub fn write_etc(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, template) in ETC_FILES {
+        let contents = template
+            .replace("{uid}", &uid.to_string())
+            .replace("{gid}", &gid.to_string());
+        std::fs::write(dir.join(name), contents)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Functions and their versions.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Store, StoreError, conflict};
+use crate::functions::Function;
+
+const SELECT_CURRENT: &str = "SELECT f.id, f.owner, f.name, f.route, f.created_at, f.updated_at,
+        v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,
+        v.memory_mb, v.env, v.runtime
+    FROM functions f JOIN function_versions v ON v.function_id = f.id AND v.version = f.version";
+
+impl Store {
+    /// The current version of every function.
+    pub async fn load_functions(&self) -> Result<Vec<Function>, StoreError> {
+        sqlx::query(SELECT_CURRENT)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(function_from_row)
+            .collect()
+    }
+
+    /// Stores a new function (its version 1).
+    pub async fn insert_function(&self, function: &Function) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO functions (id, owner, name, route, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&*function.id)
+        .bind(&function.owner)
+        .bind(&function.name)
+        .bind(&function.route)
+        .bind(function.version)
+        .bind(function.created_at.timestamp_millis())
+        .bind(function.updated_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        insert_version(&mut tx, function).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores `function` as the new current version of its function.
+    pub async fn update_function(&self, function: &Function) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_version(&mut tx, function).await?;
+        sqlx::query(
+            "UPDATE functions SET name = $2, route = $3, version = $4, updated_at = $5 WHERE id = $1",
+        )
+        .bind(&*function.id)
+        .bind(&function.name)
+        .bind(&function.route)
+        .bind(function.version)
+        .bind(function.updated_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a function and its versions (its invocations stay).
+    pub async fn delete_function(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM functions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every version of a function, newest first.
+    pub async fn function_versions(&self, id: &str) -> Result<Vec<Function>, StoreError> {
+        sqlx::query(
+            "SELECT f.id, f.owner, f.name, f.route, f.created_at, v.created_at AS updated_at,
+                    v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,
+                    v.memory_mb, v.env, v.runtime
+             FROM functions f JOIN function_versions v ON v.function_id = f.id
+             WHERE f.id = $1 ORDER BY v.version DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(function_from_row)
+        .collect()
+    }
+}
+
+async fn insert_version(
+    tx: &mut sqlx::SqliteConnection,
+    function: &Function,
+) -> Result<(), StoreError> {
+    let env =
+        serde_json::to_string(&function.env).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO function_versions (function_id, version, language, code_sha256, code_size,
+             handler, timeout_secs, memory_mb, env, runtime, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&*function.id)
+    .bind(function.version)
+    .bind(function.language.as_str())
+    .bind(&function.code_sha256)
+    .bind(function.code_size as i64)
+    .bind(&function.handler)
+    .bind(function.timeout as i64)
+    .bind(function.memory_mb as i64)
+    .bind(env)
+    .bind(function.runtime.as_str())
+    .bind(function.updated_at.timestamp_millis())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+fn function_from_row(row: &SqliteRow) -> Result<Function, StoreError> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    let text = |column: &str| row.try_get::<String, _>(column);
+    Ok(Function {
+        id: Arc::from(text("id")?),
+        owner: text("owner")?,
+        name: text("name")?,
+        route: row.try_get("route")?,
+        language: text("language")?
+            .parse()
+            .map_err(|e: String| corrupt("language", &e))?,
+        handler: text("handler")?,
+        timeout: row.try_get::<i64, _>("timeout_secs")? as u32,
+        memory_mb: row.try_get::<i64, _>("memory_mb")? as u32,
+        env: serde_json::from_str(&text("env")?).map_err(|e| corrupt("env", &e))?,
+        runtime: text("runtime")?
+            .parse()
+            .map_err(|e: String| corrupt("runtime", &e))?,
+        version: row.try_get("version")?,
+        code_sha256: text("code_sha256")?,
+        code_size: row.try_get::<i64, _>("code_size")? as u64,
+        created_at: millis(row.try_get("created_at")?),
+        updated_at: millis(row.try_get("updated_at")?),
+    })
+}
+
+/// Unix milliseconds as a timestamp.
+pub(super) fn millis(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}

@@ -1,0 +1,218 @@
+//! Invocation records: written in batches by one task (group commit), read by id or by function.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use tokio::sync::{mpsc, oneshot};
+
+use super::functions::millis;
+use super::{Store, StoreError};
+use crate::agents::protocol::FunctionError;
+use crate::engine::{StartKind, Status};
+use crate::runtimes::RuntimeKind;
+
+/// One invocation, as stored and as answered over the API.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Invocation {
+    pub invocation_id: String,
+    #[schema(value_type = String)]
+    pub function_id: Arc<str>,
+    pub function_name: String,
+    #[serde(skip)]
+    pub owner: String,
+    /// The function version that ran.
+    pub version: i64,
+    pub runtime: RuntimeKind,
+    pub status: Status,
+    /// What the function returned (`null` unless `status` is `success`).
+    #[schema(value_type = Object)]
+    pub result: Option<Box<RawValue>>,
+    /// Why it failed, in AWS Lambda's shape.
+    pub error: Option<FunctionError>,
+    /// The last 64 KiB of what the function printed.
+    pub logs: String,
+    /// How its instance was obtained; `null` when it never ran (throttled).
+    pub start: Option<StartKind>,
+    pub started_at: DateTime<Utc>,
+    /// Time spent running the handler.
+    pub duration_ms: f64,
+    /// Time spent starting and specialising an instance first (cold and prewarmed starts).
+    pub init_ms: Option<f64>,
+}
+
+/// Which invocations to list.
+#[derive(Debug, Default, Clone)]
+pub struct InvocationFilter {
+    pub owner: Option<String>,
+    pub function_id: Option<String>,
+    pub status: Option<Status>,
+    /// Only those that started before this instant (for paging back in time).
+    pub before: Option<DateTime<Utc>>,
+    pub limit: u32,
+}
+
+/// How many records one transaction commits at most.
+const MAX_BATCH: usize = 512;
+
+struct Write {
+    invocation: Arc<Invocation>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Hands invocation records to the writer task and waits until they are committed.
+#[derive(Clone)]
+pub struct InvocationWriter {
+    queue: mpsc::UnboundedSender<Write>,
+}
+
+impl InvocationWriter {
+    /// Starts the writer task; it ends when every `InvocationWriter` clone is dropped.
+    pub fn start(store: Store) -> Self {
+        let (queue, mut jobs) = mpsc::unbounded_channel::<Write>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let committed = store
+                    .insert_invocations(batch.iter().map(|w| &*w.invocation))
+                    .await
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &committed {
+                    tracing::error!(error = %e, records = batch.len(), "recording invocations failed");
+                }
+                for write in batch.drain(..) {
+                    let _ = write.done.send(committed.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Records `invocation` durably; returns once it is committed.
+    pub async fn record(&self, invocation: Arc<Invocation>) -> Result<(), StoreError> {
+        let (done, committed) = oneshot::channel();
+        self.queue
+            .send(Write { invocation, done })
+            .map_err(|_| StoreError::Corrupt("the invocation writer has stopped".into()))?;
+        committed
+            .await
+            .map_err(|_| StoreError::Corrupt("the invocation writer has stopped".into()))?
+            .map_err(StoreError::Corrupt)
+    }
+}
+
+impl Store {
+    async fn insert_invocations<'a>(
+        &self,
+        invocations: impl Iterator<Item = &'a Invocation>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for invocation in invocations {
+            let error = invocation
+                .error
+                .as_ref()
+                .map(|e| serde_json::to_string(e).unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO invocations (id, function_id, function_name, owner, version, runtime,
+                     start, status, result, error, logs, started_at, duration_ms, init_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(&invocation.invocation_id)
+            .bind(&*invocation.function_id)
+            .bind(&invocation.function_name)
+            .bind(&invocation.owner)
+            .bind(invocation.version)
+            .bind(invocation.runtime.as_str())
+            .bind(invocation.start.map(StartKind::as_str))
+            .bind(invocation.status.as_str())
+            .bind(invocation.result.as_ref().map(|r| r.get()))
+            .bind(error)
+            .bind(&invocation.logs)
+            .bind(invocation.started_at.timestamp_millis())
+            .bind(invocation.duration_ms)
+            .bind(invocation.init_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn invocation(&self, id: &str) -> Result<Option<Invocation>, StoreError> {
+        sqlx::query("SELECT * FROM invocations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(invocation_from_row)
+            .transpose()
+    }
+
+    /// Invocations matching `filter`, newest first.
+    pub async fn invocations(
+        &self,
+        filter: &InvocationFilter,
+    ) -> Result<Vec<Invocation>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM invocations
+             WHERE ($1 IS NULL OR owner = $1)
+               AND ($2 IS NULL OR function_id = $2)
+               AND ($3 IS NULL OR status = $3)
+               AND ($4 IS NULL OR started_at < $4)
+             ORDER BY started_at DESC, id DESC
+             LIMIT $5",
+        )
+        .bind(&filter.owner)
+        .bind(&filter.function_id)
+        .bind(filter.status.map(Status::as_str))
+        .bind(filter.before.map(|t| t.timestamp_millis()))
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(invocation_from_row)
+        .collect()
+    }
+}
+
+fn invocation_from_row(row: &SqliteRow) -> Result<Invocation, StoreError> {
+    let corrupt =
+        |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("{what}: {e}"));
+    let result: Option<String> = row.try_get("result")?;
+    let error: Option<String> = row.try_get("error")?;
+    let start: Option<String> = row.try_get("start")?;
+    Ok(Invocation {
+        invocation_id: row.try_get("id")?,
+        function_id: Arc::from(row.try_get::<String, _>("function_id")?),
+        function_name: row.try_get("function_name")?,
+        owner: row.try_get("owner")?,
+        version: row.try_get("version")?,
+        runtime: row
+            .try_get::<String, _>("runtime")?
+            .parse()
+            .map_err(|e: String| corrupt("runtime", &e))?,
+        status: row
+            .try_get::<String, _>("status")?
+            .parse()
+            .map_err(|e: String| corrupt("status", &e))?,
+        result: result
+            .map(RawValue::from_string)
+            .transpose()
+            .map_err(|e| corrupt("result", &e))?,
+        error: error
+            .map(|e| serde_json::from_str(&e))
+            .transpose()
+            .map_err(|e| corrupt("error", &e))?,
+        logs: row.try_get("logs")?,
+        start: start
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e: String| corrupt("start", &e))?,
+        started_at: millis(row.try_get("started_at")?),
+        duration_ms: row.try_get("duration_ms")?,
+        init_ms: row.try_get("init_ms")?,
+    })
+}
