@@ -10,7 +10,6 @@ use axum::ServiceExt;
 use axum::extract::Request;
 use tokio::net::TcpListener;
 use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::agents::Language;
@@ -149,8 +148,7 @@ impl Server {
         let engine = self.state.engine.clone();
         let store = self.state.store.clone();
         let app = api::router(self.state).layer(TraceLayer::new_for_http());
-        // Trailing slashes are trimmed before routing: the seeds write `/functions/`.
-        let app = NormalizePathLayer::trim_trailing_slash().layer(app);
+        let app = tower::util::MapRequestLayer::new(api::trim_trailing_slash).layer(app);
         tracing::info!(addr = %self.listener.local_addr()?, "kindling is listening");
         axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
             .with_graceful_shutdown(shutdown)

@@ -162,7 +162,7 @@ def handler_server(handler, nargs):
         request_id = req["id"]
         try:
             if nargs == 2:
-                value = handler(req.get("event"), Context(request_id, req.get("deadline_ms", 0)))
+                value = handler(req.get("event"), Context(request_id, req.get("deadline_ms") or 0))
             elif nargs == 1:
                 value = handler(req.get("event"))
             else:
@@ -183,7 +183,7 @@ def script_server(code, argv0):
         main.__file__ = FILENAME
         main.__builtins__ = builtins
         main.event = req.get("event")
-        main.context = Context(request_id, req.get("deadline_ms", 0))
+        main.context = Context(request_id, req.get("deadline_ms") or 0)
         sys.argv = [argv0] + [str(arg) for arg in req.get("args") or ()]
         captured = Capture()
         saved = sys.stdout, sys.modules["__main__"]

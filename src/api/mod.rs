@@ -59,6 +59,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Trims a trailing slash before routing, as the seeds write `/functions/`. The docs keep
+/// theirs: Swagger UI lives under `/docs/`.
+pub fn trim_trailing_slash(mut request: Request) -> Request {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') && !path.starts_with("/docs") {
+        let trimmed = path.trim_end_matches('/');
+        let path_and_query = match uri.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_owned(),
+        };
+        if let Ok(uri) = axum::http::Uri::builder().path_and_query(path_and_query).build() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 /// Who is calling. Until accounts exist every caller is the local administrator.
 #[derive(Debug, Clone)]
 pub struct Caller {

@@ -1,0 +1,134 @@
+//! The one test helper: a real server on port 0 with a fresh data dir, and an HTTP client for it.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::net::SocketAddr;
+
+use kindling::config::Config;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A server with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server whose settings `configure` may change first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_data_dir(data_dir.path());
+    config.sandbox.helper = Some(env!("CARGO_BIN_EXE_kindling").into());
+    configure(&mut config);
+    let server = kindling::server::build(config).await.expect("server builds");
+    let addr = server.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        server
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+    });
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        data_dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// POSTs raw bytes (for bodies that are not JSON).
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a function and returns it; panics unless the server answers 201.
+    pub async fn create(&self, body: Value) -> Value {
+        let (status, function) = self.post("/functions", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "creating {body}: {function}");
+        function
+    }
+
+    /// Creates a function from its name, language and code, with `extra` fields merged in.
+    pub async fn create_fn(&self, name: &str, language: &str, code: &str, extra: Value) -> Value {
+        let mut body = json!({"name": name, "language": language, "code": code});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.create(body).await
+    }
+
+    /// Invokes a function and returns the invocation; panics unless the server answers 200.
+    pub async fn invoke(&self, function: &str, event: Value) -> Value {
+        let (status, invocation) = self.post(&format!("/functions/{function}/invoke"), &event).await;
+        assert_eq!(status, StatusCode::OK, "invoking {function}: {invocation}");
+        invocation
+    }
+
+    /// Stops the server the way Ctrl-C does and waits until it has shut down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server stopped cleanly");
+        }
+    }
+}
+
+/// Asserts an API error answer: its status and its `error.code`.
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
+    assert!(
+        answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "an error needs a message: {}",
+        answer.1
+    );
+}
