@@ -12,8 +12,10 @@ const HELLO: &str = "def handler(event, context):\n    return {'message': 'hello
 async fn create_read_list_update_delete() {
     let app = spawn_app().await;
     let created = app
-        .create(json!({"name": "hello", "language": "python", "code": HELLO, "route": "/hi",
-                       "timeout": 5, "memory_mb": 256, "env": {"GREETING": "hi"}}))
+        .create(
+            json!({"name": "hello", "language": "python", "code": HELLO, "route": "/hi",
+                       "timeout": 5, "memory_mb": 256, "env": {"GREETING": "hi"}}),
+        )
         .await;
     assert_eq!(created["version"], 1);
     assert_eq!(created["handler"], "handler");
@@ -27,7 +29,11 @@ async fn create_read_list_update_delete() {
     let id = created["id"].as_str().unwrap().to_owned();
 
     // By id and by name; the seeds write a trailing slash.
-    for path in [format!("/functions/{id}"), "/functions/hello".to_owned(), "/functions/hello/".to_owned()] {
+    for path in [
+        format!("/functions/{id}"),
+        "/functions/hello".to_owned(),
+        "/functions/hello/".to_owned(),
+    ] {
         let (status, read) = app.get(&path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(read["id"], id.as_str());
@@ -41,7 +47,11 @@ async fn create_read_list_update_delete() {
 
     // A partial update keeps the other fields and makes version 2.
     let (status, updated) = app
-        .request(reqwest::Method::PUT, "/functions/hello", Some(&json!({"timeout": 9})))
+        .request(
+            reqwest::Method::PUT,
+            "/functions/hello",
+            Some(&json!({"timeout": 9})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["version"], 2);
@@ -50,7 +60,12 @@ async fn create_read_list_update_delete() {
     assert_eq!(updated["code"], HELLO);
     assert_eq!(updated["created_at"], created["created_at"]);
     let (_, versions) = app.get("/functions/hello/versions").await;
-    let versions: Vec<i64> = versions.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let versions: Vec<i64> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(versions, [2, 1]);
 
     // Rename (seed 003's update sends every field) and remove the route.
@@ -64,12 +79,22 @@ async fn create_read_list_update_delete() {
     assert_eq!(status, StatusCode::OK, "{renamed}");
     assert_eq!(renamed["name"], "updated_function");
     assert_eq!(renamed["route"], serde_json::Value::Null);
-    assert_error(&app.get("/functions/hello").await, StatusCode::NOT_FOUND, "function_not_found");
+    assert_error(
+        &app.get("/functions/hello").await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
 
-    let (status, deleted) = app.request(reqwest::Method::DELETE, &format!("/functions/{id}"), None).await;
+    let (status, deleted) = app
+        .request(reqwest::Method::DELETE, &format!("/functions/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deleted["message"], "Function deleted");
-    assert_error(&app.get(&format!("/functions/{id}")).await, StatusCode::NOT_FOUND, "function_not_found");
+    assert_error(
+        &app.get(&format!("/functions/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
     let (_, list) = app.get("/functions").await;
     assert_eq!(list, json!([]));
     app.stop().await;
@@ -80,8 +105,13 @@ async fn functions_and_invocations_survive_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let path = data.path().to_path_buf();
     let app = spawn_app_with(|config| config.data_dir = path.clone()).await;
-    app.create_fn("kept", "javascript", "exports.handler = async () => 41 + 1;", json!({"route": "/kept"}))
-        .await;
+    app.create_fn(
+        "kept",
+        "javascript",
+        "exports.handler = async () => 41 + 1;",
+        json!({"route": "/kept"}),
+    )
+    .await;
     let invocation = app.invoke("kept", json!({})).await;
     app.stop().await;
 
@@ -107,39 +137,116 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
         body
     };
     let cases = [
-        (with("name", json!("bad name!")), StatusCode::BAD_REQUEST, "invalid_name"),
-        (with("name", json!("x".repeat(65))), StatusCode::BAD_REQUEST, "invalid_name"),
-        (with("language", json!("ruby")), StatusCode::BAD_REQUEST, "unknown_language"),
-        (with("timeout", json!(0)), StatusCode::BAD_REQUEST, "timeout_out_of_range"),
-        (with("timeout", json!(901)), StatusCode::BAD_REQUEST, "timeout_out_of_range"),
-        (with("memory_mb", json!(63)), StatusCode::BAD_REQUEST, "memory_out_of_range"),
-        (with("memory_mb", json!(10241)), StatusCode::BAD_REQUEST, "memory_out_of_range"),
-        (with("handler", json!("not-an-identifier")), StatusCode::BAD_REQUEST, "invalid_handler"),
-        (with("route", json!("/a/../etc")), StatusCode::BAD_REQUEST, "invalid_route"),
-        (with("runtime", json!("firecracker")), StatusCode::BAD_REQUEST, "unknown_runtime"),
-        (with("env", json!({"1BAD": "x"})), StatusCode::BAD_REQUEST, "invalid_env"),
-        (with("code", json!("x".repeat(5 * 1024 * 1024 + 1))), StatusCode::PAYLOAD_TOO_LARGE, "code_too_large"),
-        (with("surprise", json!(1)), StatusCode::BAD_REQUEST, "invalid_json"),
-        (json!({"name": "ok", "language": "python"}), StatusCode::BAD_REQUEST, "missing_field"),
+        (
+            with("name", json!("bad name!")),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            with("name", json!("x".repeat(65))),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            with("language", json!("ruby")),
+            StatusCode::BAD_REQUEST,
+            "unknown_language",
+        ),
+        (
+            with("timeout", json!(0)),
+            StatusCode::BAD_REQUEST,
+            "timeout_out_of_range",
+        ),
+        (
+            with("timeout", json!(901)),
+            StatusCode::BAD_REQUEST,
+            "timeout_out_of_range",
+        ),
+        (
+            with("memory_mb", json!(63)),
+            StatusCode::BAD_REQUEST,
+            "memory_out_of_range",
+        ),
+        (
+            with("memory_mb", json!(10241)),
+            StatusCode::BAD_REQUEST,
+            "memory_out_of_range",
+        ),
+        (
+            with("handler", json!("not-an-identifier")),
+            StatusCode::BAD_REQUEST,
+            "invalid_handler",
+        ),
+        (
+            with("route", json!("/a/../etc")),
+            StatusCode::BAD_REQUEST,
+            "invalid_route",
+        ),
+        (
+            with("runtime", json!("firecracker")),
+            StatusCode::BAD_REQUEST,
+            "unknown_runtime",
+        ),
+        (
+            with("env", json!({"1BAD": "x"})),
+            StatusCode::BAD_REQUEST,
+            "invalid_env",
+        ),
+        (
+            with("code", json!("x".repeat(5 * 1024 * 1024 + 1))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "code_too_large",
+        ),
+        (
+            with("surprise", json!(1)),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            json!({"name": "ok", "language": "python"}),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+        ),
         (json!([1, 2]), StatusCode::BAD_REQUEST, "invalid_json"),
     ];
     for (body, status, code) in cases {
         let answer = app.post("/functions", &body).await;
         assert_error(&answer, status, code);
     }
-    assert_error(&app.post_raw("/functions", "{not json").await, StatusCode::BAD_REQUEST, "invalid_json");
-    assert_error(&app.post_raw("/functions", "").await, StatusCode::BAD_REQUEST, "empty_body");
+    assert_error(
+        &app.post_raw("/functions", "{not json").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    );
+    assert_error(
+        &app.post_raw("/functions", "").await,
+        StatusCode::BAD_REQUEST,
+        "empty_body",
+    );
     let (_, list) = app.get("/functions").await;
     assert_eq!(list, json!([]), "nothing was written");
 
     // Duplicates: same name, same route.
     app.create(with("route", json!("/taken"))).await;
-    assert_error(&app.post("/functions", &base).await, StatusCode::CONFLICT, "name_taken");
+    assert_error(
+        &app.post("/functions", &base).await,
+        StatusCode::CONFLICT,
+        "name_taken",
+    );
     let other = json!({"name": "other", "language": "python", "code": HELLO, "route": "taken"});
-    assert_error(&app.post("/functions", &other).await, StatusCode::CONFLICT, "route_taken");
-    app.create(json!({"name": "second", "language": "python", "code": HELLO})).await;
+    assert_error(
+        &app.post("/functions", &other).await,
+        StatusCode::CONFLICT,
+        "route_taken",
+    );
+    app.create(json!({"name": "second", "language": "python", "code": HELLO}))
+        .await;
     let answer = app
-        .request(reqwest::Method::PUT, "/functions/second", Some(&json!({"name": "ok"})))
+        .request(
+            reqwest::Method::PUT,
+            "/functions/second",
+            Some(&json!({"name": "ok"})),
+        )
         .await;
     assert_error(&answer, StatusCode::CONFLICT, "name_taken");
     let (_, list) = app.get("/functions").await;
@@ -148,20 +255,42 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
     assert_eq!(second["version"], 1, "a refused update writes no version");
 
     // Unknown functions, everywhere.
-    assert_error(&app.get("/functions/nope").await, StatusCode::NOT_FOUND, "function_not_found");
     assert_error(
-        &app.request(reqwest::Method::PUT, "/functions/nope", Some(&json!({"timeout": 3}))).await,
+        &app.get("/functions/nope").await,
         StatusCode::NOT_FOUND,
         "function_not_found",
     );
     assert_error(
-        &app.request(reqwest::Method::DELETE, "/functions/nope", None).await,
+        &app.request(
+            reqwest::Method::PUT,
+            "/functions/nope",
+            Some(&json!({"timeout": 3})),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "function_not_found",
     );
-    assert_error(&app.post("/functions/nope/invoke", &json!({})).await, StatusCode::NOT_FOUND, "function_not_found");
-    assert_error(&app.post("/execute/nope", &json!({"event": {}})).await, StatusCode::NOT_FOUND, "function_not_found");
-    assert_error(&app.get("/invocations/nope").await, StatusCode::NOT_FOUND, "invocation_not_found");
+    assert_error(
+        &app.request(reqwest::Method::DELETE, "/functions/nope", None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
+    assert_error(
+        &app.post("/functions/nope/invoke", &json!({})).await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
+    assert_error(
+        &app.post("/execute/nope", &json!({"event": {}})).await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
+    assert_error(
+        &app.get("/invocations/nope").await,
+        StatusCode::NOT_FOUND,
+        "invocation_not_found",
+    );
     app.stop().await;
 }
 
@@ -171,8 +300,16 @@ async fn serves_its_openapi_document_and_docs() {
     let (status, document) = app.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/functions", "/functions/{function}/invoke", "/execute/{function}", "/invocations/{id}"] {
-        assert!(document["paths"].get(path).is_some(), "{path} is documented");
+    for path in [
+        "/functions",
+        "/functions/{function}/invoke",
+        "/execute/{function}",
+        "/invocations/{id}",
+    ] {
+        assert!(
+            document["paths"].get(path).is_some(),
+            "{path} is documented"
+        );
     }
     let docs = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);

@@ -20,7 +20,8 @@ async fn the_seeds_examples_work_as_written() {
 
     // Seed 001, JavaScript: a script that prints its JSON.
     let code = "function handler() {\n    const numbers = [1, 2, 3, 4, 5];\n    const sum = numbers.reduce((a, b) => a + b, 0);\n    \n    console.log(JSON.stringify({\n        sum: sum,\n        average: sum / numbers.length\n    }));\n}\n\nhandler();\n";
-    app.create_fn("seed001_js", "javascript", code, json!({})).await;
+    app.create_fn("seed001_js", "javascript", code, json!({}))
+        .await;
     let invocation = app.invoke("seed001_js", json!({})).await;
     assert_eq!(invocation["status"], "success", "{invocation}");
     assert_eq!(invocation["result"], json!({"sum": 15, "average": 3}));
@@ -34,7 +35,9 @@ async fn the_seeds_examples_work_as_written() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (status, executed) = app.post("/execute/test_curl_func", &json!({"event": {}})).await;
+    let (status, executed) = app
+        .post("/execute/test_curl_func", &json!({"event": {}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{executed}");
     assert_eq!(executed["result"], json!({"message": "Hello from curl"}));
     let (status, _) = app.get("/functions/").await;
@@ -42,33 +45,62 @@ async fn the_seeds_examples_work_as_written() {
 
     // Seed 003's handler reading the event.
     let code = "def handler(event, context):\n    return {'message': f'Hello, {event.get(\"name\", \"World\")}'}";
-    app.create_fn("my_function", "python", code, json!({"route": "/my-function", "timeout": 5})).await;
-    let (_, executed) = app.post("/execute/my_function", &json!({"event": {"name": "User"}})).await;
+    app.create_fn(
+        "my_function",
+        "python",
+        code,
+        json!({"route": "/my-function", "timeout": 5}),
+    )
+    .await;
+    let (_, executed) = app
+        .post("/execute/my_function", &json!({"event": {"name": "User"}}))
+        .await;
     assert_eq!(executed["result"], json!({"message": "Hello, User"}));
 
     // Seed 004: hello.py with CLI-style args.
     let hello = app
-        .create_fn("hello", "python", "import sys\nprint(f\"Hello, {sys.argv[1]}!\")\n", json!({}))
+        .create_fn(
+            "hello",
+            "python",
+            "import sys\nprint(f\"Hello, {sys.argv[1]}!\")\n",
+            json!({}),
+        )
         .await;
     let (status, executed) = app
-        .post("/functions/execute", &json!({"id": hello["id"], "args": ["Alice"], "use_gvisor": false}))
+        .post(
+            "/functions/execute",
+            &json!({"id": hello["id"], "args": ["Alice"], "use_gvisor": false}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{executed}");
     assert_eq!(executed["result"], "Hello, Alice!");
     // …and several at once.
     let (status, executed) = app
-        .post("/functions/execute", &json!([{"id": "hello", "args": ["Bob"]}, {"id": "seed001_py"}]))
+        .post(
+            "/functions/execute",
+            &json!([{"id": "hello", "args": ["Bob"]}, {"id": "seed001_py"}]),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{executed}");
     assert_eq!(executed[0]["result"], "Hello, Bob!");
     assert_eq!(executed[1]["result"]["sum"], 15);
 
     // Seed 004: an infinite loop times out.
-    app.create_fn("infinite", "python", "while True:\n    pass\n", json!({"timeout": 1})).await;
+    app.create_fn(
+        "infinite",
+        "python",
+        "while True:\n    pass\n",
+        json!({"timeout": 1}),
+    )
+    .await;
     let began = std::time::Instant::now();
     let invocation = app.invoke("infinite", json!({})).await;
     assert_eq!(invocation["status"], "timeout", "{invocation}");
-    assert!(began.elapsed().as_secs_f64() < 2.0, "took {:?}", began.elapsed());
+    assert!(
+        began.elapsed().as_secs_f64() < 2.0,
+        "took {:?}",
+        began.elapsed()
+    );
     assert_eq!(invocation["error"]["errorType"], "Runtime.Timeout");
 
     // Seed 000/002 aliases.
@@ -82,9 +114,18 @@ async fn the_seeds_examples_work_as_written() {
 }
 
 /// Creates the same behaviour written in each language; returns the two function names.
-async fn create_both(app: &TestApp, name: &str, python: &str, javascript: &str, extra: Value) -> [String; 2] {
+async fn create_both(
+    app: &TestApp,
+    name: &str,
+    python: &str,
+    javascript: &str,
+    extra: Value,
+) -> [String; 2] {
     let mut names = [String::new(), String::new()];
-    for (slot, (language, code)) in names.iter_mut().zip([("python", python), ("javascript", javascript)]) {
+    for (slot, (language, code)) in names
+        .iter_mut()
+        .zip([("python", python), ("javascript", javascript)])
+    {
         *slot = format!("{name}_{language}");
         app.create_fn(slot, language, code, extra.clone()).await;
     }
@@ -103,10 +144,19 @@ async fn event_context_and_env_arrive_in_both_languages() {
     )
     .await;
     for name in names {
-        let invocation = app.invoke(&name, json!({"nested": {"list": [1, 2.5, "three", null, true]}})).await;
+        let invocation = app
+            .invoke(
+                &name,
+                json!({"nested": {"list": [1, 2.5, "three", null, true]}}),
+            )
+            .await;
         assert_eq!(invocation["status"], "success", "{invocation}");
         let result = &invocation["result"];
-        assert_eq!(result["event"], json!({"nested": {"list": [1, 2.5, "three", null, true]}}), "{name}");
+        assert_eq!(
+            result["event"],
+            json!({"nested": {"list": [1, 2.5, "three", null, true]}}),
+            "{name}"
+        );
         assert_eq!(result["request_id"], invocation["invocation_id"], "{name}");
         assert_eq!(result["name"], name.as_str());
         assert_eq!(result["version"], "1");
@@ -114,7 +164,11 @@ async fn event_context_and_env_arrive_in_both_languages() {
         let remaining = result["remaining"].as_i64().unwrap();
         assert!((6000..=7000).contains(&remaining), "{name}: {remaining}");
         assert_eq!(result["env"], "hej", "{name}");
-        assert_eq!(result["engine_env"], Value::Null, "the engine's environment is not passed");
+        assert_eq!(
+            result["engine_env"],
+            Value::Null,
+            "the engine's environment is not passed"
+        );
     }
     app.stop().await;
 }
@@ -123,22 +177,71 @@ async fn event_context_and_env_arrive_in_both_languages() {
 async fn every_handler_convention_works() {
     let app = spawn_app().await;
     let cases = [
-        ("py_two", "python", "def handler(event, context):\n    return event['x'] * 2"),
-        ("py_one", "python", "def handler(event):\n    return event['x'] * 2"),
+        (
+            "py_two",
+            "python",
+            "def handler(event, context):\n    return event['x'] * 2",
+        ),
+        (
+            "py_one",
+            "python",
+            "def handler(event):\n    return event['x'] * 2",
+        ),
         ("py_none", "python", "def handler():\n    return 42"),
-        ("py_async", "python", "import asyncio\nasync def handler(event, context):\n    await asyncio.sleep(0.01)\n    return event['x'] * 2"),
-        ("py_custom", "python", "def main(event, context):\n    return 'custom'"),
-        ("js_exports", "javascript", "exports.handler = async (event, context) => event.x * 2;"),
-        ("js_module_handler", "javascript", "module.exports.handler = (event) => event.x * 2;"),
-        ("js_module_fn", "javascript", "module.exports = async (event) => event.x * 2;"),
-        ("js_top_level", "javascript", "function handler(event, context) { return event.x * 2; }"),
-        ("js_promise", "javascript", "exports.handler = (event) => new Promise(r => setTimeout(() => r(event.x * 2), 10));"),
-        ("js_callback", "javascript", "exports.handler = function (event, context, callback) { callback(null, event.x * 2); };"),
-        ("js_custom", "javascript", "exports.main = async () => 'custom';"),
+        (
+            "py_async",
+            "python",
+            "import asyncio\nasync def handler(event, context):\n    await asyncio.sleep(0.01)\n    return event['x'] * 2",
+        ),
+        (
+            "py_custom",
+            "python",
+            "def main(event, context):\n    return 'custom'",
+        ),
+        (
+            "js_exports",
+            "javascript",
+            "exports.handler = async (event, context) => event.x * 2;",
+        ),
+        (
+            "js_module_handler",
+            "javascript",
+            "module.exports.handler = (event) => event.x * 2;",
+        ),
+        (
+            "js_module_fn",
+            "javascript",
+            "module.exports = async (event) => event.x * 2;",
+        ),
+        (
+            "js_top_level",
+            "javascript",
+            "function handler(event, context) { return event.x * 2; }",
+        ),
+        (
+            "js_promise",
+            "javascript",
+            "exports.handler = (event) => new Promise(r => setTimeout(() => r(event.x * 2), 10));",
+        ),
+        (
+            "js_callback",
+            "javascript",
+            "exports.handler = function (event, context, callback) { callback(null, event.x * 2); };",
+        ),
+        (
+            "js_custom",
+            "javascript",
+            "exports.main = async () => 'custom';",
+        ),
     ];
     for (name, language, code) in cases {
-        let handler = if name.ends_with("custom") { "main" } else { "handler" };
-        app.create_fn(name, language, code, json!({"handler": handler})).await;
+        let handler = if name.ends_with("custom") {
+            "main"
+        } else {
+            "handler"
+        };
+        app.create_fn(name, language, code, json!({"handler": handler}))
+            .await;
         let invocation = app.invoke(name, json!({"x": 21})).await;
         assert_eq!(invocation["status"], "success", "{name}: {invocation}");
         let expected = match name {
@@ -169,7 +272,11 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
             assert_eq!(invocation["result"], "the result", "{name}");
             let logs = invocation["logs"].as_str().unwrap();
             for line in ["to stdout", "to stderr", "raw fd 1", "from a child"] {
-                assert_eq!(logs.matches(line).count(), 1, "{name}: {line:?} once in {logs:?}");
+                assert_eq!(
+                    logs.matches(line).count(),
+                    1,
+                    "{name}: {line:?} once in {logs:?}"
+                );
             }
         }
     }
@@ -190,8 +297,18 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
         assert_eq!(error["errorType"], error_type);
         assert_eq!(error["errorMessage"], "bad input 7");
         let trace = error["stackTrace"].as_array().unwrap();
-        assert!(trace.iter().any(|line| line.as_str().unwrap().contains("helper")), "{name}: {trace:?}");
-        assert!(invocation["logs"].as_str().unwrap().contains("before the error"));
+        assert!(
+            trace
+                .iter()
+                .any(|line| line.as_str().unwrap().contains("helper")),
+            "{name}: {trace:?}"
+        );
+        assert!(
+            invocation["logs"]
+                .as_str()
+                .unwrap()
+                .contains("before the error")
+        );
         // A function error leaves the instance usable.
         let again = app.invoke(name, json!({"x": 8})).await;
         assert_eq!(again["start"], "warm", "{again}");
@@ -209,7 +326,10 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
     for name in unserialisable {
         let invocation = app.invoke(&name, json!({})).await;
         assert_eq!(invocation["status"], "error", "{invocation}");
-        assert_eq!(invocation["error"]["errorType"], "Runtime.SerializationError", "{invocation}");
+        assert_eq!(
+            invocation["error"]["errorType"], "Runtime.SerializationError",
+            "{invocation}"
+        );
     }
 
     let broken = create_both(
@@ -223,7 +343,10 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
     for name in broken {
         let invocation = app.invoke(&name, json!({})).await;
         assert_eq!(invocation["status"], "error", "{invocation}");
-        assert_eq!(invocation["error"]["errorType"], "SyntaxError", "{invocation}");
+        assert_eq!(
+            invocation["error"]["errorType"], "SyntaxError",
+            "{invocation}"
+        );
     }
     app.stop().await;
 }
@@ -231,8 +354,11 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_are_reused_per_version_and_updates_take_effect() {
     let app = spawn_app().await;
-    let code = |n: i32| format!("import os\ndef handler(event, context):\n    return [{n}, os.getpid()]\n");
-    app.create_fn("counter", "python", &code(1), json!({})).await;
+    let code = |n: i32| {
+        format!("import os\ndef handler(event, context):\n    return [{n}, os.getpid()]\n")
+    };
+    app.create_fn("counter", "python", &code(1), json!({}))
+        .await;
     let first = app.invoke("counter", json!({})).await;
     assert_eq!(first["start"], "cold");
     assert!(first["init_ms"].as_f64().unwrap() > 0.0);
@@ -242,7 +368,11 @@ async fn instances_are_reused_per_version_and_updates_take_effect() {
     assert_eq!(second["result"], first["result"], "same process");
 
     let (status, _) = app
-        .request(reqwest::Method::PUT, "/functions/counter", Some(&json!({"code": code(2)})))
+        .request(
+            reqwest::Method::PUT,
+            "/functions/counter",
+            Some(&json!({"code": code(2)})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     let third = app.invoke("counter", json!({})).await;
@@ -253,8 +383,14 @@ async fn instances_are_reused_per_version_and_updates_take_effect() {
     // A timed-out instance is never reused.
     app.create_fn("sleepy", "python", "import time\ndef handler(event, context):\n    time.sleep(event['s'])\n    return 'slept'\n", json!({"timeout": 1}))
         .await;
-    assert_eq!(app.invoke("sleepy", json!({"s": 0})).await["status"], "success");
-    assert_eq!(app.invoke("sleepy", json!({"s": 5})).await["status"], "timeout");
+    assert_eq!(
+        app.invoke("sleepy", json!({"s": 0})).await["status"],
+        "success"
+    );
+    assert_eq!(
+        app.invoke("sleepy", json!({"s": 5})).await["status"],
+        "timeout"
+    );
     let after = app.invoke("sleepy", json!({"s": 0})).await;
     assert_eq!(after["status"], "success");
     assert_eq!(after["start"], "cold");
@@ -272,14 +408,28 @@ async fn instances_are_reused_per_version_and_updates_take_effect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_routes_and_history() {
     let app = spawn_app().await;
-    app.create_fn("double", "python", "def handler(event):\n    return event['x'] * 2\n", json!({})).await;
+    app.create_fn(
+        "double",
+        "python",
+        "def handler(event):\n    return event['x'] * 2\n",
+        json!({}),
+    )
+    .await;
     app.create_fn("web", "javascript",
         "exports.handler = async (event) => ({statusCode: 201, headers: {'x-answer': '42'}, body: `${event.method} ${event.path} ${event.query.name} ${event.body}`});",
         json!({"route": "/web/hello"}))
         .await;
-    app.create_fn("plain", "python", "def handler(event):\n    return {'plain': True}\n", json!({"route": "plain"})).await;
+    app.create_fn(
+        "plain",
+        "python",
+        "def handler(event):\n    return {'plain': True}\n",
+        json!({"route": "plain"}),
+    )
+    .await;
 
-    let batch: Vec<Value> = (0..6).map(|x| json!({"function": "double", "event": {"x": x}})).collect();
+    let batch: Vec<Value> = (0..6)
+        .map(|x| json!({"function": "double", "event": {"x": x}}))
+        .collect();
     let mut batch = batch;
     batch.push(json!({"function": "missing"}));
     let (status, answers) = app.post("/functions/invoke", &Value::Array(batch)).await;
@@ -303,7 +453,10 @@ async fn batches_routes_and_history() {
     assert_eq!(response.text().await.unwrap(), "PUT /web/hello Ada payload");
     let response = app.client.get(app.url("/run/plain")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({"plain": true}));
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"plain": true})
+    );
     let (status, _) = app.get("/run/nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
@@ -322,29 +475,57 @@ async fn batches_routes_and_history() {
     assert_eq!(all.as_array().unwrap().len(), 6);
     let (_, errors) = app.get("/invocations?status=error").await;
     assert_eq!(errors, json!([]));
-    assert_error(&app.get("/invocations?status=nonsense").await, StatusCode::BAD_REQUEST, "unknown_status");
+    assert_error(
+        &app.get("/invocations?status=nonsense").await,
+        StatusCode::BAD_REQUEST,
+        "unknown_status",
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_invocations_get_a_precise_4xx() {
     let app = spawn_app().await;
-    app.create_fn("echo", "python", "def handler(event):\n    return event\n", json!({})).await;
-    assert_error(&app.post_raw("/functions/echo/invoke", "{oops").await, StatusCode::BAD_REQUEST, "invalid_json");
-    let big = format!("\"{}\"", "x".repeat(7 * 1024 * 1024));
-    assert_error(&app.post_raw("/functions/echo/invoke", big).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    app.create_fn(
+        "echo",
+        "python",
+        "def handler(event):\n    return event\n",
+        json!({}),
+    )
+    .await;
     assert_error(
-        &app.post("/functions/echo/invoke?runtime=nonsense", &json!({})).await,
+        &app.post_raw("/functions/echo/invoke", "{oops").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    );
+    let big = format!("\"{}\"", "x".repeat(7 * 1024 * 1024));
+    assert_error(
+        &app.post_raw("/functions/echo/invoke", big).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    assert_error(
+        &app.post("/functions/echo/invoke?runtime=nonsense", &json!({}))
+            .await,
         StatusCode::BAD_REQUEST,
         "unknown_runtime",
     );
     assert_error(
-        &app.post("/execute_gvisor/echo", &json!({"event": {}})).await,
+        &app.post("/execute_gvisor/echo", &json!({"event": {}}))
+            .await,
         StatusCode::SERVICE_UNAVAILABLE,
         "runtime_unavailable",
     );
     // An empty body is the event {}; a multi-line JSON body is fine.
-    assert_eq!(app.post_raw("/functions/echo/invoke", "").await.1["result"], json!({}));
-    assert_eq!(app.post_raw("/functions/echo/invoke", "{\n \"a\":\n 1}\n").await.1["result"], json!({"a": 1}));
+    assert_eq!(
+        app.post_raw("/functions/echo/invoke", "").await.1["result"],
+        json!({})
+    );
+    assert_eq!(
+        app.post_raw("/functions/echo/invoke", "{\n \"a\":\n 1}\n")
+            .await
+            .1["result"],
+        json!({"a": 1})
+    );
     app.stop().await;
 }

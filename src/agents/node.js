@@ -15,6 +15,8 @@ const REPLIES = 3;
 const FILENAME = '/var/task/function.js';
 const DIRNAME = path.dirname(FILENAME);
 const MODULE_PATHS = Module._nodeModulePaths(DIRNAME);
+const CJS_PARAMETERS = ['exports', 'require', 'module', '__filename', '__dirname'];
+const SCRIPT_PARAMETERS = [...CJS_PARAMETERS, 'event', 'context'];
 const MAX_RESULT = 6 * 1024 * 1024;
 const MAX_FRAME = 8 * 1024 * 1024;
 const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u;
@@ -253,11 +255,16 @@ function scriptServer(script) {
 }
 
 function compileScript(code) {
-  // The wrapper's first line is line 0, so positions are those of the source; a leading #! line
-  // is not JavaScript inside a function.
-  const source = `(function (exports, require, module, __filename, __dirname, event, context) {\n${
-    code.replace(/^#!.*/, '')}\n})`;
-  return new vm.Script(source, { filename: FILENAME, lineOffset: -1 });
+  const body = code.replace(/^#!.*/, ''); // a #! line is not JavaScript inside a function
+  // The wrapper's first line is line 0, so positions are those of the source.
+  const source = `(function (${SCRIPT_PARAMETERS.join(', ')}) {\n${body}\n})`;
+  try {
+    return new vm.Script(source, { filename: FILENAME, lineOffset: -1 });
+  } catch (err) {
+    // Report a syntax error at its place in the source as written, not against the wrapper.
+    if (err instanceof SyntaxError) vm.compileFunction(body, SCRIPT_PARAMETERS, { filename: FILENAME });
+    throw err;
+  }
 }
 
 function loadModule(code, name) {
@@ -266,7 +273,13 @@ function loadModule(code, name) {
   mod.paths = MODULE_PATHS;
   // Lets the agent find a top-level `function handler` that the module does not export.
   const probe = `\nmodule[Symbol.for('kindling.handler')] = typeof ${name} === 'function' ? ${name} : undefined;\n`;
-  mod._compile(code + probe, FILENAME);
+  try {
+    mod._compile(code + probe, FILENAME);
+  } catch (err) {
+    // Report a syntax error at its place in the source as written, without the probe.
+    if (err instanceof SyntaxError) vm.compileFunction(code, CJS_PARAMETERS, { filename: FILENAME });
+    throw err;
+  }
   mod.loaded = true;
   const exported = mod.exports;
   const handler = typeof exported === 'function' ? exported

@@ -70,7 +70,10 @@ pub fn trim_trailing_slash(mut request: Request) -> Request {
             Some(query) => format!("{trimmed}?{query}"),
             None => trimmed.to_owned(),
         };
-        if let Ok(uri) = axum::http::Uri::builder().path_and_query(path_and_query).build() {
+        if let Ok(uri) = axum::http::Uri::builder()
+            .path_and_query(path_and_query)
+            .build()
+        {
             *request.uri_mut() = uri;
         }
     }

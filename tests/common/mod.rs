@@ -28,7 +28,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config::for_data_dir(data_dir.path());
     config.sandbox.helper = Some(env!("CARGO_BIN_EXE_kindling").into());
     configure(&mut config);
-    let server = kindling::server::build(config).await.expect("server builds");
+    let server = kindling::server::build(config)
+        .await
+        .expect("server builds");
     let addr = server.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -54,7 +56,12 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, self.url(path));
         if let Some(body) = body {
             request = request.json(body);
@@ -75,7 +82,11 @@ impl TestApp {
     }
 
     /// POSTs raw bytes (for bodies that are not JSON).
-    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, Value) {
         let response = self
             .client
             .post(self.url(path))
@@ -85,7 +96,10 @@ impl TestApp {
             .expect("request sent");
         let status = response.status();
         let text = response.text().await.expect("body read");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Creates a function and returns it; panics unless the server answers 201.
@@ -106,7 +120,9 @@ impl TestApp {
 
     /// Invokes a function and returns the invocation; panics unless the server answers 200.
     pub async fn invoke(&self, function: &str, event: Value) -> Value {
-        let (status, invocation) = self.post(&format!("/functions/{function}/invoke"), &event).await;
+        let (status, invocation) = self
+            .post(&format!("/functions/{function}/invoke"), &event)
+            .await;
         assert_eq!(status, StatusCode::OK, "invoking {function}: {invocation}");
         invocation
     }
@@ -127,7 +143,9 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert_eq!(answer.0, status, "{}", answer.1);
     assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
     assert!(
-        answer.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "an error needs a message: {}",
         answer.1
     );
