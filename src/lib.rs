@@ -27,9 +27,11 @@
 //! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups) and a test fake.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
+//! - [`bench`] — `kindling bench`, the benchmark harness.
 
 pub mod agents;
 pub mod api;
+pub mod bench;
 pub mod blobs;
 pub mod cli;
 pub mod config;

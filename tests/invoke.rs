@@ -395,6 +395,24 @@ async fn instances_are_reused_per_version_and_updates_take_effect() {
     assert_eq!(after["status"], "success");
     assert_eq!(after["start"], "cold");
 
+    // A child the function forks and lets return from the handler never answers for it.
+    app.create_fn(
+        "forker",
+        "python",
+        "import os\ndef handler(event, context):\n    return {'child': os.fork() == 0}\n",
+        json!({}),
+    )
+    .await;
+    for start in ["cold", "warm", "warm"] {
+        let invocation = app.invoke("forker", json!({})).await;
+        assert_eq!(
+            invocation["result"],
+            json!({"child": false}),
+            "{invocation}"
+        );
+        assert_eq!(invocation["start"], start);
+    }
+
     // A crashed instance neither.
     app.create_fn("crasher", "python", "import os\ndef handler(event, context):\n    if event.get('die'):\n        os._exit(3)\n    return 'alive'\n", json!({}))
         .await;

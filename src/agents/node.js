@@ -20,7 +20,7 @@ const SCRIPT_PARAMETERS = [...CJS_PARAMETERS, 'event', 'context'];
 const MAX_RESULT = 6 * 1024 * 1024;
 const MAX_FRAME = 8 * 1024 * 1024;
 const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200c\u200d]*$/u;
-const TOP_LEVEL_HANDLER = Symbol.for('kindling.handler');
+const TOP_LEVEL_HANDLER_KEY = 'kindling.handler'; // where loadModule's probe puts the handler
 // Keywords after which `/` starts a regular expression rather than a division.
 const REGEX_AFTER = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void',
   'throw', 'case', 'do', 'else', 'yield', 'await']);
@@ -69,8 +69,14 @@ function writeAll(fd, data) {
   }
 }
 
+// JSON.stringify escapes a lone surrogate as \udXXX, which is not valid UTF-16 and which strict JSON
+// readers (the engine's) refuse: such escapes become U+FFFD. Escapes are matched left to right, so
+// an escaped backslash followed by "ud800" is left alone.
+const ESCAPES = /\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|\\u(d[89a-f][0-9a-f]{2})|\\./gi;
+
 function send(frame) {
-  writeAll(REPLIES, frame);
+  const wellFormed = frame.includes('\\ud') ? frame.replace(ESCAPES, (escape, lone) => (lone ? '\\ufffd' : escape)) : frame;
+  writeAll(REPLIES, wellFormed);
 }
 
 function fatal(message) {
@@ -195,16 +201,29 @@ function handlerServer(handler) {
   };
 }
 
-function captureInto(chunks) {
+// A stream.write replacement that hands each chunk, as a Buffer, to `take`.
+function writeWith(take) {
   return function write(chunk, encoding, callback) {
     if (typeof encoding === 'function') {
       callback = encoding;
       encoding = undefined;
     }
-    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk));
+    take(typeof chunk === 'string' ? Buffer.from(chunk, encoding) : Buffer.from(chunk));
     if (typeof callback === 'function') process.nextTick(callback);
     return true;
   };
+}
+
+function captureInto(chunks) {
+  return writeWith((buf) => chunks.push(buf));
+}
+
+// Node queues writes to a full pipe in memory and sends them later, which would let output arrive
+// after the reply frame (in the next invocation's logs) and let a print flood grow the process.
+// Writing synchronously keeps output in order with the replies and bounded by the pipe.
+function writeOutputSynchronously() {
+  process.stdout.write = writeWith((buf) => writeAll(1, buf));
+  process.stderr.write = writeWith((buf) => writeAll(2, buf));
 }
 
 function scriptServer(script) {
@@ -272,7 +291,7 @@ function loadModule(code, name) {
   mod.filename = FILENAME;
   mod.paths = MODULE_PATHS;
   // Lets the agent find a top-level `function handler` that the module does not export.
-  const probe = `\nmodule[Symbol.for('kindling.handler')] = typeof ${name} === 'function' ? ${name} : undefined;\n`;
+  const probe = `\nmodule[Symbol.for('${TOP_LEVEL_HANDLER_KEY}')] = typeof ${name} === 'function' ? ${name} : undefined;\n`;
   try {
     mod._compile(code + probe, FILENAME);
   } catch (err) {
@@ -284,7 +303,7 @@ function loadModule(code, name) {
   const exported = mod.exports;
   const handler = typeof exported === 'function' ? exported
     : exported != null && typeof exported[name] === 'function' ? exported[name]
-      : mod[TOP_LEVEL_HANDLER];
+      : mod[Symbol.for(TOP_LEVEL_HANDLER_KEY)];
   if (typeof handler !== 'function') {
     throw namedError('Runtime.HandlerNotFound', `${FILENAME} neither exports nor defines a function ${name}`);
   }
@@ -346,7 +365,7 @@ function templateEnd(src, i) {
 }
 
 // The source with comments blanked and string, template and regular-expression literals replaced
-// by `0`, so the mode checks only see code; `${…}` substitutions stay, as code.
+// by a 0, so the mode checks only see code; `${…}` substitutions stay, as code.
 function codeOnly(src) {
   const out = [];
   const substitutions = []; // for each open `${`, the brace depth at which it closes
@@ -473,7 +492,6 @@ function load(req) {
       reply = { type: 'loaded', mode: 'script' };
     }
   } catch (err) {
-    server = null;
     reply = { type: 'load_failed', error: describe(err) };
   }
   send(`${JSON.stringify(reply)}\n`);
@@ -498,7 +516,7 @@ function readLines(fd, onLine) {
     if (start < chunk.length) pending.push(Buffer.from(chunk.subarray(start)));
   };
   const stat = fs.fstatSync(fd);
-  // A pipe is read into one reused buffer: no allocation, hence no GC pause, per request.
+  // A pipe is read into one reused buffer rather than a new one per read (less GC on the hot path).
   const input = stat.isFIFO() || stat.isSocket()
     ? new net.Socket({
       fd,
@@ -532,6 +550,7 @@ function main() {
   };
   process.on('uncaughtException', asyncError);
   process.on('unhandledRejection', asyncError);
+  writeOutputSynchronously();
   send(`{"type":"hello","language":"javascript","version":${JSON.stringify(process.versions.node)}}\n`);
   readLines(REQUESTS, onFrame);
 }

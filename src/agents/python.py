@@ -4,7 +4,6 @@ The engine starts it as `python3 -u -c <this source>` with requests on fd 4 and 
 fds 1 and 2 carry the function's logs and fd 0 is /dev/null.
 """
 import ast
-import builtins
 import io
 import json
 import linecache
@@ -181,7 +180,6 @@ def script_server(code, argv0):
         request_id = req["id"]
         main = types.ModuleType("__main__")
         main.__file__ = FILENAME
-        main.__builtins__ = builtins
         main.event = req.get("event")
         main.context = Context(request_id, req.get("deadline_ms") or 0)
         sys.argv = [argv0] + [str(arg) for arg in req.get("args") or ()]
@@ -294,6 +292,7 @@ def main():
     version = "%d.%d.%d" % sys.version_info[:3]
     write_all(REPLIES, reply({"type": "hello", "language": "python", "version": version}))
     serve = None
+    agent = os.getpid()
     for line in requests:
         try:
             req = json.loads(line)
@@ -306,6 +305,8 @@ def main():
             frame, serve = load(req)
         else:
             protocol_error("unexpected %r frame" % (kind,))
+        if os.getpid() != agent:  # a child the function forked came back here: only one may answer
+            os._exit(0)
         write_all(REPLIES, frame)
         reap_children()
     os._exit(0)

@@ -37,6 +37,8 @@ enum Command {
         #[command(flatten)]
         client: client::ClientArgs,
     },
+    /// Measure warm and cold invocation latency, throughput, and the per-invocation baseline.
+    Bench(crate::bench::BenchArgs),
     /// Internal: sets up one sandboxed instance (started by the server).
     #[command(name = HELPER_SUBCOMMAND, hide = true)]
     SandboxExec { plan: String },
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => block_on(serve(args)),
         Command::Function(command) => block_on(client::run_function(command)),
         Command::Invocation { id, client } => block_on(client::show_invocation(client, id)),
+        Command::Bench(args) => block_on(crate::bench::run(args)),
     }
 }
 
