@@ -128,7 +128,7 @@ const CLIENT_ENV_KEYS: &[&str] = &["url", "token", "log"];
 
 impl Config {
     /// Builds the settings from every layer; `file` is `--config`.
-    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
@@ -141,6 +141,7 @@ impl Config {
             )
             .merge(Serialized::globals(overrides))
             .extract()
+            .map_err(Box::new)
     }
 
     /// Settings for tests and benchmarks: a fresh data dir, a free port, everything else default.

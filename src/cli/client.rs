@@ -238,7 +238,7 @@ pub async fn run_function(command: FunctionCommand) -> anyhow::Result<()> {
                     "{:<32} {:<11} {:>7} {:<8} {:<20} {}",
                     f["name"].as_str().unwrap_or(""),
                     f["language"].as_str().unwrap_or(""),
-                    f["version"],
+                    f["version"].as_i64().unwrap_or_default(),
                     f["runtime"].as_str().unwrap_or(""),
                     f["route"].as_str().unwrap_or("-"),
                     f["id"].as_str().unwrap_or(""),

@@ -89,7 +89,7 @@ mod tests {
         tail.push(&[b'x'; 10_000]);
         tail.push(b"yz");
         let text = tail.into_text();
-        assert!(text.starts_with("[kindling: 10000 earlier bytes"), "{text}");
+        assert!(text.starts_with("[kindling: 9999 earlier bytes"), "{text}");
         assert!(text.ends_with("\nxyz"));
     }
 

@@ -74,7 +74,7 @@ struct Inner {
     registry: Arc<Registry>,
     writer: InvocationWriter,
     limits: Limits,
-    /// Invocations in flight; shutdown waits for them.
+    /// Invocations in flight and instances being killed; shutdown waits for them.
     tasks: TaskTracker,
     next_instance: AtomicU64,
 }
@@ -171,7 +171,7 @@ impl Engine {
     /// invocation finish it on their version and are killed when they come back.
     pub fn retire(&self, function_id: &str) {
         for instance in self.inner.pool.remove_function(function_id) {
-            tokio::spawn(instance.kill());
+            self.inner.tasks.spawn(instance.kill());
         }
     }
 
@@ -405,7 +405,7 @@ impl Inner {
             instance.last_used = Instant::now();
             self.pool.put(key, instance);
         } else {
-            tokio::spawn(instance.kill());
+            self.tasks.spawn(instance.kill());
         }
     }
 }

@@ -140,6 +140,16 @@ impl CgroupTree {
     }
 }
 
+impl Drop for CgroupTree {
+    /// Removes this server's parent cgroup when the server is done with it (it stays when
+    /// instances are still in it, for the next run to reap).
+    fn drop(&mut self) {
+        for base in &self.bases {
+            let _ = fs::remove_dir(base);
+        }
+    }
+}
+
 impl Cgroup {
     fn configure(&self, limits: CgroupLimits) -> io::Result<()> {
         self.set_memory_limit(limits.memory_mb)?;

@@ -56,13 +56,12 @@ impl InstanceControl for SandboxInstance {
             self.cleaned = true;
             let cgroup = self.cgroup.clone();
             let _ = tokio::task::spawn_blocking(move || cgroup.kill_all()).await;
-            if let Some(mut helper) = self.helper.take() {
-                if tokio::time::timeout(EXIT_WAIT, helper.wait())
+            if let Some(mut helper) = self.helper.take()
+                && tokio::time::timeout(EXIT_WAIT, helper.wait())
                     .await
                     .is_err()
-                {
-                    let _ = helper.kill().await;
-                }
+            {
+                let _ = helper.kill().await;
             }
             let (cgroup, root) = (self.cgroup.clone(), self.root.clone());
             let _ = tokio::task::spawn_blocking(move || {
@@ -76,19 +75,12 @@ impl InstanceControl for SandboxInstance {
 
 impl Drop for SandboxInstance {
     /// A safety net: the engine kills instances explicitly, but one dropped on an unexpected path
-    /// (a panic, a cancelled task) must not leave processes behind.
+    /// (a panic, a cancelled task) must not leave processes or directories behind.
     fn drop(&mut self) {
         if !self.cleaned {
             self.cgroup.kill_all();
-            let (cgroup, root) = (self.cgroup.clone(), self.root.clone());
-            let cleanup = move || {
-                cgroup.remove();
-                let _ = std::fs::remove_dir_all(root);
-            };
-            match tokio::runtime::Handle::try_current() {
-                Ok(handle) => drop(handle.spawn_blocking(cleanup)),
-                Err(_) => cleanup(),
-            }
+            self.cgroup.remove();
+            let _ = std::fs::remove_dir_all(&self.root);
         }
     }
 }
