@@ -18,7 +18,19 @@ const NODE_AGENT: &str = include_str!("node.js");
 const SHUFFLE_FDS: &str = "exec 4<&0 0</dev/null 3>&1 1>&2; exec \"$@\"";
 
 /// A language functions can be written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     Python,

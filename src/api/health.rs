@@ -9,6 +9,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::AppState;
+use crate::agents::Language;
 use crate::runtimes::RuntimeKind;
 
 pub fn routes() -> Router<AppState> {
@@ -30,6 +31,19 @@ pub struct RuntimeHealth {
     /// Why not, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Which languages it can run (only for an available runtime).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<Language, RuntimeHealth>,
+}
+
+impl RuntimeHealth {
+    fn of(availability: Result<(), String>) -> Self {
+        Self {
+            available: availability.is_ok(),
+            reason: availability.err(),
+            languages: BTreeMap::new(),
+        }
+    }
 }
 
 /// Liveness and runtime availability. Needs no authentication.
@@ -38,14 +52,18 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let runtimes: BTreeMap<RuntimeKind, RuntimeHealth> = state
         .engine
         .runtimes()
-        .map(|(kind, availability)| {
-            (
-                kind,
-                RuntimeHealth {
-                    available: availability.is_ok(),
-                    reason: availability.err().map(str::to_owned),
+        .map(|(kind, runtime)| {
+            let health = match runtime {
+                Ok(runtime) => RuntimeHealth {
+                    languages: Language::ALL
+                        .into_iter()
+                        .map(|language| (language, RuntimeHealth::of(runtime.supports(language))))
+                        .collect(),
+                    ..RuntimeHealth::of(Ok(()))
                 },
-            )
+                Err(reason) => RuntimeHealth::of(Err(reason.to_owned())),
+            };
+            (kind, health)
         })
         .collect();
     let default_ok = runtimes

@@ -123,12 +123,14 @@ impl Engine {
         }
     }
 
-    /// Whether each runtime can be used here, and why not.
-    pub fn runtimes(&self) -> impl Iterator<Item = (RuntimeKind, Result<(), &str>)> {
-        self.inner
-            .runtimes
-            .iter()
-            .map(|(kind, slot)| (*kind, slot.as_ref().map(|_| ()).map_err(String::as_str)))
+    /// Each runtime, or why this host cannot offer it.
+    pub fn runtimes(&self) -> impl Iterator<Item = (RuntimeKind, Result<&dyn Runtime, &str>)> {
+        self.inner.runtimes.iter().map(|(kind, slot)| {
+            (
+                *kind,
+                slot.as_ref().map(|r| r.as_ref()).map_err(String::as_str),
+            )
+        })
     }
 
     /// Runs one invocation of `function` and records it. The invocation runs in its own task: a
@@ -154,6 +156,12 @@ impl Engine {
                 });
             }
         };
+        if let Err(reason) = runtime.supports(function.language) {
+            return Err(InvokeError::RuntimeUnavailable {
+                runtime: kind,
+                reason: format!("{} functions cannot run: {reason}", function.language),
+            });
+        }
         if self.inner.tasks.is_closed() {
             return Err(InvokeError::ShuttingDown);
         }

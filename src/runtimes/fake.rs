@@ -51,6 +51,10 @@ impl Runtime for FakeRuntime {
         self.kind
     }
 
+    fn supports(&self, _language: Language) -> Result<(), String> {
+        Ok(())
+    }
+
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
         Box::pin(async move {
             let interpreter = match spec.language {

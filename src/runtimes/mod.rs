@@ -135,6 +135,9 @@ pub enum StartError {
 pub trait Runtime: Send + Sync {
     fn kind(&self) -> RuntimeKind;
 
+    /// Whether this runtime can run `language` here, and why not.
+    fn supports(&self, language: Language) -> Result<(), String>;
+
     /// Starts one instance of `spec.language`'s agent under `spec.limits`.
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>>;
 

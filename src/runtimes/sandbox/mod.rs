@@ -164,6 +164,13 @@ impl Runtime for SandboxRuntime {
         RuntimeKind::Sandbox
     }
 
+    fn supports(&self, language: Language) -> Result<(), String> {
+        self.shared.interpreters[&language]
+            .as_ref()
+            .map(|_| ())
+            .map_err(Clone::clone)
+    }
+
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
         let shared = self.shared.clone();
         Box::pin(async move {
