@@ -27,21 +27,26 @@ pub struct Health {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RuntimeHealth {
+    #[serde(flatten)]
+    pub availability: Availability,
+    /// Which languages it can run (only for an available runtime).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<Language, Availability>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Availability {
     pub available: bool,
     /// Why not, when it is not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Which languages it can run (only for an available runtime).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub languages: BTreeMap<Language, RuntimeHealth>,
 }
 
-impl RuntimeHealth {
-    fn of(availability: Result<(), String>) -> Self {
+impl From<Result<(), String>> for Availability {
+    fn from(availability: Result<(), String>) -> Self {
         Self {
             available: availability.is_ok(),
             reason: availability.err(),
-            languages: BTreeMap::new(),
         }
     }
 }
@@ -55,20 +60,23 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         .map(|(kind, runtime)| {
             let health = match runtime {
                 Ok(runtime) => RuntimeHealth {
+                    availability: Ok(()).into(),
                     languages: Language::ALL
                         .into_iter()
-                        .map(|language| (language, RuntimeHealth::of(runtime.supports(language))))
+                        .map(|language| (language, runtime.supports(language).into()))
                         .collect(),
-                    ..RuntimeHealth::of(Ok(()))
                 },
-                Err(reason) => RuntimeHealth::of(Err(reason.to_owned())),
+                Err(reason) => RuntimeHealth {
+                    availability: Err(reason.to_owned()).into(),
+                    languages: BTreeMap::new(),
+                },
             };
             (kind, health)
         })
         .collect();
     let default_ok = runtimes
         .get(&state.default_runtime)
-        .is_some_and(|r| r.available);
+        .is_some_and(|r| r.availability.available);
     Json(Health {
         status: if default_ok { "ok" } else { "degraded" },
         version: env!("CARGO_PKG_VERSION"),
