@@ -21,6 +21,7 @@ pub struct Config {
     /// Runtime for functions that do not name one.
     pub default_runtime: RuntimeKind,
     pub limits: Limits,
+    pub pool: PoolConfig,
     pub sandbox: SandboxConfig,
 }
 
@@ -31,6 +32,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./kindling-data"),
             default_runtime: RuntimeKind::Sandbox,
             limits: Limits::default(),
+            pool: PoolConfig::default(),
             sandbox: SandboxConfig::default(),
         }
     }
@@ -65,6 +67,41 @@ impl Default for Limits {
             min_memory_mb: 64,
             max_memory_mb: 10240,
             batch_concurrency: 16,
+        }
+    }
+}
+
+/// The pool of instances: how many are pre-started, how long idle ones live, how many there may be.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Generic instances kept started, holding no code, per runtime and language.
+    pub prewarm: u32,
+    /// How long an idle specialised instance is kept for its function (functions may override).
+    pub keep_alive_secs: u32,
+    /// Most instances alive at once, every state counted.
+    pub max_instances: u32,
+    /// Most memory the instances may reserve in total (the sum of their limits); 0 means half of
+    /// the host's memory.
+    pub memory_budget_mb: u64,
+    /// Invocations of one function running at once, unless the function says otherwise.
+    pub max_concurrency: u32,
+    /// How long an invocation waits for a free slot before it is throttled.
+    pub queue_timeout_ms: u64,
+    /// How many invocations of one function may wait at once; more are throttled at once.
+    pub max_queue: u32,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            prewarm: 2,
+            keep_alive_secs: 600,
+            max_instances: 100,
+            memory_budget_mb: 0,
+            max_concurrency: 10,
+            queue_timeout_ms: 1000,
+            max_queue: 100,
         }
     }
 }

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::ServiceExt;
 use axum::extract::Request;
@@ -12,14 +11,13 @@ use tokio::net::TcpListener;
 use tower::Layer;
 use tower_http::trace::TraceLayer;
 
-use crate::agents::Language;
 use crate::api::{self, AppState};
 use crate::blobs::Blobs;
 use crate::config::Config;
-use crate::engine::{Engine, Instance, RuntimeSlot};
+use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::runtimes::sandbox::SandboxRuntime;
-use crate::runtimes::{InstanceLimits, InstanceSpec, Runtime, RuntimeKind};
+use crate::runtimes::{Runtime, RuntimeKind};
 use crate::store::{InvocationWriter, Store, StoreError};
 
 /// Why the server could not start.
@@ -65,8 +63,23 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .await?,
     );
     let writer = InvocationWriter::start(store.clone());
-    let runtimes = open_runtimes(&config).await;
-    let engine = Engine::new(runtimes, registry.clone(), writer, config.limits.clone());
+    let engine = Engine::start(
+        open_runtimes(&config),
+        registry.clone(),
+        writer,
+        config.limits.clone(),
+        PoolLimits::new(&config.pool, config.limits.default_memory_mb),
+    )
+    .await;
+    for (kind, runtime) in engine.runtimes() {
+        match runtime {
+            Ok(_) => tracing::info!(runtime = %kind, "runtime ready"),
+            Err(reason) if kind == config.default_runtime => {
+                tracing::error!(runtime = %kind, "the default runtime is unavailable: {reason}")
+            }
+            Err(reason) => tracing::info!(runtime = %kind, "runtime unavailable: {reason}"),
+        }
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartupError::Bind {
@@ -85,51 +98,18 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     })
 }
 
-/// Every runtime kind, usable or with the reason it is not; logs each reason once.
-async fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
-    let mut runtimes = BTreeMap::new();
-    let sandbox = match SandboxRuntime::new(&config.sandbox, &config.data_dir) {
-        Ok(sandbox) => {
-            let sandbox: Arc<dyn Runtime> = Arc::new(sandbox);
-            sandbox.reap_orphans().await;
-            probe(sandbox.as_ref()).await.map(|()| sandbox)
-        }
-        Err(reason) => Err(reason),
-    };
-    runtimes.insert(RuntimeKind::Sandbox, sandbox);
+/// Every runtime kind, or the reason this host cannot offer it.
+fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
+    let sandbox = SandboxRuntime::new(&config.sandbox, &config.data_dir)
+        .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>);
+    let mut runtimes = BTreeMap::from([(RuntimeKind::Sandbox, sandbox)]);
     for kind in [RuntimeKind::Docker, RuntimeKind::Gvisor] {
         runtimes.insert(
             kind,
             Err("this build of kindling does not include it yet".to_owned()),
         );
     }
-    for (kind, slot) in &runtimes {
-        if let Err(reason) = slot {
-            if *kind == config.default_runtime {
-                tracing::error!(runtime = %kind, "the default runtime is unavailable: {reason}");
-            } else {
-                tracing::info!(runtime = %kind, "runtime unavailable: {reason}");
-            }
-        }
-    }
     runtimes
-}
-
-/// Starts and kills one instance, so that a host that cannot run sandboxes says so at start-up
-/// rather than at the first invocation.
-async fn probe(runtime: &dyn Runtime) -> Result<(), String> {
-    let spec = InstanceSpec {
-        id: 0,
-        language: Language::Python,
-        limits: InstanceLimits { memory_mb: 128 },
-    };
-    let began = Instant::now();
-    let instance = Instance::start(runtime, spec, began + Duration::from_secs(10))
-        .await
-        .map_err(|e| format!("a test instance failed: {e}"))?;
-    tracing::info!(runtime = %runtime.kind(), elapsed_ms = began.elapsed().as_millis() as u64, "runtime ready");
-    instance.kill().await;
-    Ok(())
 }
 
 impl Server {

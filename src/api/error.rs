@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::invocations::INVOCATION_ID_HEADER;
 use crate::engine::InvokeError;
 use crate::functions::RegistryError;
 use crate::store::StoreError;
@@ -16,6 +17,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     retry_after_secs: Option<u64>,
+    /// The invocation this answer is about, when one was recorded (a throttled one).
+    invocation_id: Option<String>,
 }
 
 /// The body of every error answer.
@@ -39,6 +42,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            invocation_id: None,
         }
     }
 
@@ -93,19 +97,26 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+/// When a throttled caller should try again.
+const THROTTLED_RETRY_AFTER_SECS: u64 = 1;
+
 impl From<InvokeError> for ApiError {
     fn from(error: InvokeError) -> Self {
+        let message = error.to_string();
         match error {
             InvokeError::RuntimeUnavailable { .. } => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "runtime_unavailable",
-                error.to_string(),
+                message,
             ),
-            InvokeError::ShuttingDown => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                error.to_string(),
-            ),
+            InvokeError::ShuttingDown => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+            }
+            InvokeError::Throttled(invocation) => Self {
+                retry_after_secs: Some(THROTTLED_RETRY_AFTER_SECS),
+                invocation_id: Some(invocation.invocation_id.clone()),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
+            },
             InvokeError::Record(e) => Self::internal(e),
         }
     }
@@ -138,11 +149,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, retry_after_secs) = (self.status, self.retry_after_secs);
+        let invocation_id = self.invocation_id.clone();
         let mut response = (status, Json(self.body())).into_response();
-        if let Some(secs) = retry_after_secs
-            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
+        let headers = response.headers_mut();
+        if let Some(secs) = retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(id) = invocation_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            headers.insert(INVOCATION_ID_HEADER, id);
         }
         response
     }

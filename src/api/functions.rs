@@ -117,7 +117,7 @@ pub async fn delete(
     Path(function): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
     let deleted = state.registry.delete(caller.scope(), &function).await?;
-    state.engine.retire(&deleted.id);
+    state.engine.forget(&deleted.id);
     Ok(Json(Deleted {
         message: "Function deleted".to_owned(),
         id: deleted.id.to_string(),

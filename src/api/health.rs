@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::agents::Language;
+use crate::engine::PoolSnapshot;
 use crate::runtimes::RuntimeKind;
 
 pub fn routes() -> Router<AppState> {
@@ -23,6 +24,8 @@ pub struct Health {
     pub version: &'static str,
     pub default_runtime: RuntimeKind,
     pub runtimes: BTreeMap<RuntimeKind, RuntimeHealth>,
+    /// Instances by state, runtime and language, and the pool's counters.
+    pub pool: PoolSnapshot,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -82,5 +85,6 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION"),
         default_runtime: state.default_runtime,
         runtimes,
+        pool: state.engine.pool(),
     })
 }

@@ -5,6 +5,7 @@ pub mod error;
 mod functions;
 mod health;
 mod invocations;
+mod metrics;
 pub mod openapi;
 mod run;
 mod seed_compat;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -45,18 +48,50 @@ pub fn router(state: AppState) -> Router {
     let payload_limit = state.limits.max_payload_bytes;
     let management = Router::new()
         .merge(functions::routes())
-        .layer(DefaultBodyLimit::max(code_body_limit));
+        .layer(DefaultBodyLimit::max(code_body_limit))
+        .layer(middleware::from_fn_with_state(
+            code_body_limit,
+            refuse_declared_oversize,
+        ));
     let invoking = Router::new()
         .merge(invocations::routes())
         .merge(seed_compat::routes())
         .merge(run::routes())
-        .layer(DefaultBodyLimit::max(payload_limit));
+        .layer(DefaultBodyLimit::max(payload_limit))
+        .layer(middleware::from_fn_with_state(
+            payload_limit,
+            refuse_declared_oversize,
+        ));
     Router::new()
         .merge(management)
         .merge(invoking)
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(openapi::routes())
         .with_state(state)
+}
+
+/// Refuses a body whose declared length is over `limit` before reading any of it. (Bodies without
+/// a length are cut off at the limit while being read, by `DefaultBodyLimit`.)
+async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok())
+        .and_then(|length| length.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is {length} bytes; this endpoint accepts at most {limit}"),
+        )
+        .into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 /// Trims a trailing slash before routing, as the seeds write `/functions/`. The docs keep

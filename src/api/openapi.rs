@@ -5,7 +5,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{functions, health, invocations, run, seed_compat};
+use super::{functions, health, invocations, metrics, run, seed_compat};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,13 +17,13 @@ use super::{functions, health, invocations, run, seed_compat};
         run::run,
         seed_compat::execute, seed_compat::execute_named, seed_compat::execute_named_gvisor,
         seed_compat::executions,
-        health::health,
+        health::health, metrics::system,
     ),
     tags(
         (name = "functions", description = "Register and manage functions"),
         (name = "invocations", description = "Invoke functions and read their history"),
         (name = "seed compatibility", description = "The requests of the seed projects, as aliases"),
-        (name = "system", description = "Health"),
+        (name = "system", description = "Health and the state of the pool and the host"),
     )
 )]
 pub struct ApiDoc;

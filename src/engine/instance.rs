@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::logs::LogTail;
+use super::pool::Slot;
 use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Mode, Reply};
 use crate::runtimes::InstanceSpec;
@@ -34,7 +35,8 @@ pub struct Instance {
     pub id: u64,
     pub language: Language,
     pub runtime: RuntimeKind,
-    pub memory_mb: u32,
+    /// Its booking in the pool's ledger, released when the instance is dropped.
+    pub slot: Slot,
     /// How the loaded code runs; `None` while the instance is generic.
     pub mode: Option<Mode>,
     stdin: BoxWrite,
@@ -64,13 +66,14 @@ fn output_suffix(output: &str) -> String {
 }
 
 impl Instance {
-    /// Starts an instance on `runtime` and waits for its agent's `hello`.
+    /// Starts an instance on `runtime`, booked as `slot`, and waits for its agent's `hello`.
     pub async fn start(
         runtime: &dyn Runtime,
         spec: InstanceSpec,
+        slot: Slot,
         deadline: Instant,
     ) -> Result<Self, BootError> {
-        let (id, language, memory_mb) = (spec.id, spec.language, spec.limits.memory_mb);
+        let (id, language) = (spec.id, spec.language);
         let Spawned {
             stdin,
             stdout,
@@ -82,7 +85,7 @@ impl Instance {
             id,
             language,
             runtime: runtime.kind(),
-            memory_mb,
+            slot,
             mode: None,
             stdin,
             replies: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_FRAME_BYTES)),
@@ -160,6 +163,12 @@ impl Instance {
         self.control.set_memory_limit(memory_mb)
     }
 
+    /// Whether an idle instance is still there: its reply stream has neither ended nor carried
+    /// anything unasked for. Never waits.
+    pub fn is_alive(&mut self) -> bool {
+        self.replies.next().now_or_never().is_none()
+    }
+
     /// What a failure means for the invocation that hit it.
     pub fn explain(&self, failure: &Failure, timeout: Duration) -> (super::Status, FunctionError) {
         use super::Status;
@@ -177,7 +186,7 @@ impl Instance {
                     "Runtime.OutOfMemory",
                     format!(
                         "the function exceeded its memory limit of {} MB and was killed",
-                        self.memory_mb
+                        self.slot.memory_mb()
                     ),
                 ),
             ),

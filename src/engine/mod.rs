@@ -2,12 +2,17 @@
 //! record the outcome.
 //!
 //! ```text
-//! invoke ─► pool: idle instance of this version?          ── warm
-//!                 else start an instance + load the code   ── cold
+//! invoke ─► the function's gate: below its concurrency cap? else wait in its queue, or 429
+//!        ─► pool: idle instance of this version?              ── warm
+//!                 else a pre-started generic one + load code   ── prewarmed
+//!                 else start an instance + load code           ── cold (or 429 when full)
 //!        ─► instance: invoke frame ─► result frame (or timeout / crash / OOM)
-//!        ─► healthy? back to the pool : killed
+//!        ─► healthy and current? back to the pool : killed
 //!        ─► invocation record (group-committed) ─► caller
 //! ```
+//!
+//! A maintenance task keeps the pool in shape: it refills generic instances, retires idle ones
+//! past their keep-alive or found dead, and keeps each function's `min_warm` instances ready.
 
 mod instance;
 mod logs;
@@ -19,10 +24,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
 use crate::functions::{Function, Registry, registry::Scope};
@@ -32,10 +39,13 @@ use crate::store::{Invocation, InvocationWriter, StoreError};
 pub use instance::{BootError, Failure, Instance};
 pub use logs::LogTail;
 pub use outcome::{StartKind, Status};
-use pool::{Pool, PoolKey};
+use pool::{Mark, Pool, PoolKey, Slot};
+pub use pool::{PoolLimits, PoolSnapshot, Throttled};
 
 /// How long an instance may take to start its agent.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the maintenance task looks at the pool when nothing wakes it.
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(1);
 
 /// What to run: the event, script arguments, and optionally a runtime other than the function's.
 #[derive(Debug)]
@@ -56,6 +66,9 @@ pub enum InvokeError {
     },
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Refused for lack of capacity; the refusal is recorded as an invocation too.
+    #[error("{}", .0.error.as_ref().map_or("throttled", |e| e.error_message.as_str()))]
+    Throttled(Arc<Invocation>),
     #[error("recording the invocation failed: {0}")]
     Record(#[from] StoreError),
 }
@@ -74,8 +87,9 @@ struct Inner {
     registry: Arc<Registry>,
     writer: InvocationWriter,
     limits: Limits,
-    /// Invocations in flight and instances being killed; shutdown waits for them.
+    /// Invocations in flight, instances being killed, the maintenance task; shutdown waits.
     tasks: TaskTracker,
+    stop: CancellationToken,
     next_instance: AtomicU64,
 }
 
@@ -84,6 +98,14 @@ struct Acquired {
     instance: Instance,
     start: StartKind,
     init_ms: Option<f64>,
+    _busy: Mark,
+}
+
+/// Why no instance could be had for an invocation.
+enum Refusal {
+    Throttled(Throttled),
+    /// Starting or loading failed: the invocation ends so, having started this way.
+    Failed(Ending, StartKind),
 }
 
 /// How an invocation ended, before it is recorded.
@@ -104,23 +126,56 @@ impl Ending {
 }
 
 impl Engine {
-    pub fn new(
+    /// The engine, with its maintenance task running. Each runtime is first cleared of what a
+    /// previous run left behind and tried with one instance, so that a host that cannot run it
+    /// says so now rather than at the first invocation; that instance becomes a generic one.
+    pub async fn start(
         runtimes: BTreeMap<RuntimeKind, RuntimeSlot>,
         registry: Arc<Registry>,
         writer: InvocationWriter,
         limits: Limits,
+        pool: PoolLimits,
     ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                runtimes,
-                pool: Pool::default(),
-                registry,
-                writer,
-                limits,
-                tasks: TaskTracker::new(),
-                next_instance: AtomicU64::new(1),
-            }),
+        let tasks = TaskTracker::new();
+        let pool = Pool::new(pool, tasks.clone());
+        let mut checked = BTreeMap::new();
+        for (kind, slot) in runtimes {
+            let slot = match slot {
+                Ok(runtime) => {
+                    runtime.reap_orphans().await;
+                    match probe(&pool, runtime.as_ref()).await {
+                        Ok(instance) if pool.limits.prewarm > 0 => {
+                            pool.put_generic(instance);
+                            Ok(runtime)
+                        }
+                        Ok(instance) => {
+                            instance.kill().await;
+                            Ok(runtime)
+                        }
+                        Err(reason) => Err(reason),
+                    }
+                }
+                Err(reason) => Err(reason),
+            };
+            checked.insert(kind, slot);
         }
+        let inner = Arc::new(Inner {
+            runtimes: checked,
+            pool,
+            registry,
+            writer,
+            limits,
+            tasks,
+            stop: CancellationToken::new(),
+            next_instance: AtomicU64::new(1),
+        });
+        inner.tasks.spawn(inner.clone().maintain());
+        Self { inner }
+    }
+
+    /// What the pool holds and has done.
+    pub fn pool(&self) -> PoolSnapshot {
+        self.inner.pool.snapshot()
     }
 
     /// Each runtime, or why this host cannot offer it.
@@ -175,19 +230,25 @@ impl Engine {
             })?
     }
 
-    /// Kills the idle instances of a function that was updated or deleted. Instances running an
+    /// Kills the idle instances of a function that was updated. Instances running an
     /// invocation finish it on their version and are killed when they come back.
     pub fn retire(&self, function_id: &str) {
-        for instance in self.inner.pool.remove_function(function_id) {
-            self.inner.tasks.spawn(instance.kill());
-        }
+        self.inner.pool.retire(function_id);
+        self.inner.pool.wake.notify_one();
+    }
+
+    /// Kills the idle instances of a deleted function and forgets its concurrency gate.
+    pub fn forget(&self, function_id: &str) {
+        self.inner.pool.retire(function_id);
+        self.inner.pool.forget(function_id);
     }
 
     /// Waits for invocations in flight, then kills every instance.
     pub async fn shutdown(&self) {
+        self.inner.stop.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-        for instance in self.inner.pool.remove_all() {
+        for instance in self.inner.pool.drain() {
             instance.kill().await;
         }
         for runtime in self.inner.runtimes.values().flatten() {
@@ -204,17 +265,33 @@ impl Inner {
         request: InvokeRequest,
     ) -> Result<Arc<Invocation>, InvokeError> {
         let started_at = Utc::now();
-        let invocation_id = uuid::Uuid::now_v7().to_string();
         let timeout = Duration::from_secs(function.timeout.into());
         let mut logs = LogTail::new(self.limits.log_tail_bytes);
-
+        let capacity = function
+            .max_concurrency
+            .unwrap_or(self.pool.limits.max_concurrency);
+        let permit = match self.pool.admit(&function.id, capacity).await {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                return self
+                    .refuse(&function, runtime.kind(), started_at, refusal)
+                    .await;
+            }
+        };
+        let invocation_id = uuid::Uuid::now_v7().to_string();
         let (ending, start, init_ms, duration_ms) =
             match self.acquire(&function, runtime.as_ref(), &mut logs).await {
-                Err(ending) => (ending, None, None, 0.0),
+                Err(Refusal::Throttled(refusal)) => {
+                    return self
+                        .refuse(&function, runtime.kind(), started_at, refusal)
+                        .await;
+                }
+                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0),
                 Ok(Acquired {
                     mut instance,
                     start,
                     init_ms,
+                    _busy,
                 }) => {
                     let began = Instant::now();
                     let ending = self
@@ -237,8 +314,8 @@ impl Inner {
                     )
                 }
             };
-
-        let invocation = Arc::new(Invocation {
+        drop(permit);
+        self.record(Invocation {
             invocation_id,
             function_id: function.id.clone(),
             function_name: function.name.clone(),
@@ -253,56 +330,132 @@ impl Inner {
             started_at,
             duration_ms,
             init_ms,
-        });
+        })
+        .await
+    }
+
+    async fn record(&self, invocation: Invocation) -> Result<Arc<Invocation>, InvokeError> {
+        let invocation = Arc::new(invocation);
         self.writer.record(invocation.clone()).await?;
         Ok(invocation)
     }
 
-    /// An idle instance of this version (warm), or a new one with the code loaded (cold).
-    /// On failure, how the invocation ends.
+    /// Records a throttled invocation and refuses it.
+    async fn refuse(
+        &self,
+        function: &Function,
+        runtime: RuntimeKind,
+        started_at: DateTime<Utc>,
+        refusal: Throttled,
+    ) -> Result<Arc<Invocation>, InvokeError> {
+        let invocation = self
+            .record(Invocation {
+                invocation_id: uuid::Uuid::now_v7().to_string(),
+                function_id: function.id.clone(),
+                function_name: function.name.clone(),
+                owner: function.owner.clone(),
+                version: function.version,
+                runtime,
+                status: Status::Throttled,
+                result: None,
+                error: Some(FunctionError::platform("Throttled", refusal.0)),
+                logs: String::new(),
+                start: None,
+                started_at,
+                duration_ms: 0.0,
+                init_ms: None,
+            })
+            .await?;
+        Err(InvokeError::Throttled(invocation))
+    }
+
+    /// An idle instance of this version (warm), else a generic one loaded with the code
+    /// (prewarmed), else a new one loaded with the code (cold).
     async fn acquire(
         &self,
         function: &Function,
         runtime: &dyn Runtime,
         logs: &mut LogTail,
-    ) -> Result<Acquired, Ending> {
+    ) -> Result<Acquired, Refusal> {
+        let species = (runtime.kind(), function.language);
         let key = PoolKey {
             version: function.version_key(),
             runtime: runtime.kind(),
         };
-        if let Some(instance) = self.pool.take(&key) {
+        if let Some(instance) = self.pool.take_warm(&key) {
+            self.pool.count_start(StartKind::Warm);
             return Ok(Acquired {
                 instance,
                 start: StartKind::Warm,
                 init_ms: None,
+                _busy: self.pool.mark_busy(species),
             });
         }
         let began = Instant::now();
-        let spec = InstanceSpec {
-            id: self.next_instance.fetch_add(1, Ordering::Relaxed),
-            language: function.language,
-            limits: InstanceLimits {
-                memory_mb: function.memory_mb,
-            },
-        };
-        let mut instance = Instance::start(runtime, spec, began + BOOT_TIMEOUT)
+        let busy = self.pool.mark_busy(species);
+        let (mut instance, start) = self.specialisable(function, runtime).await?;
+        if let Err(ending) = self.load(&mut instance, function, logs).await {
+            self.pool.discard(instance);
+            return Err(Refusal::Failed(ending, start));
+        }
+        self.pool.count_start(start);
+        Ok(Acquired {
+            instance,
+            start,
+            init_ms: Some(began.elapsed().as_secs_f64() * 1000.0),
+            _busy: busy,
+        })
+    }
+
+    /// An instance that has loaded nothing yet, under `function`'s memory limit: a generic one
+    /// when the pool has one, else a new one.
+    async fn specialisable(
+        &self,
+        function: &Function,
+        runtime: &dyn Runtime,
+    ) -> Result<(Instance, StartKind), Refusal> {
+        let species = (runtime.kind(), function.language);
+        if let Some(instance) = self.pool.take_generic(species, function.memory_mb) {
+            match instance.set_memory_limit(function.memory_mb) {
+                Ok(()) => return Ok((instance, StartKind::Prewarmed)),
+                // Lowering the limit below what the idle interpreter already uses fails.
+                Err(e) => {
+                    tracing::debug!(function = %function.name, error = %e, "cannot specialise a generic instance");
+                    self.pool.discard(instance);
+                }
+            }
+        }
+        let slot = self
+            .pool
+            .book(function.memory_mb)
+            .await
+            .map_err(Refusal::Throttled)?;
+        let instance = self
+            .boot(runtime, function.language, slot)
             .await
             .map_err(|e| {
                 tracing::warn!(function = %function.name, error = %e, "instance start failed");
-                Ending::failed(
-                    Status::Crashed,
-                    FunctionError::platform("Runtime.StartError", e.to_string()),
+                Refusal::Failed(
+                    Ending::failed(
+                        Status::Crashed,
+                        FunctionError::platform("Runtime.StartError", e.to_string()),
+                    ),
+                    StartKind::Cold,
                 )
             })?;
-        if let Err(ending) = self.load(&mut instance, function, logs).await {
-            instance.kill().await;
-            return Err(ending);
-        }
-        Ok(Acquired {
-            instance,
-            start: StartKind::Cold,
-            init_ms: Some(began.elapsed().as_secs_f64() * 1000.0),
-        })
+        Ok((instance, StartKind::Cold))
+    }
+
+    /// Starts a new instance of `language` under its slot's memory limit.
+    async fn boot(
+        &self,
+        runtime: &dyn Runtime,
+        language: Language,
+        slot: Slot,
+    ) -> Result<Instance, BootError> {
+        let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
+        let _starting = self.pool.mark_starting((runtime.kind(), language));
+        boot(runtime, id, language, slot).await
     }
 
     /// Specialises a generic instance to `function`.
@@ -409,13 +562,157 @@ impl Inner {
                 version: function.version_key(),
                 runtime: instance.runtime,
             };
-            let mut instance = instance;
-            instance.last_used = Instant::now();
-            self.pool.put(key, instance);
+            self.pool
+                .put_idle(key, instance, self.keep_alive(function), function.min_warm);
         } else {
-            self.tasks.spawn(instance.kill());
+            self.pool.discard(instance);
         }
     }
+
+    fn keep_alive(&self, function: &Function) -> Duration {
+        function
+            .keep_alive_secs
+            .map_or(self.pool.limits.keep_alive, |secs| {
+                Duration::from_secs(secs.into())
+            })
+    }
+
+    /// The maintenance task: until shutdown, keeps generic instances topped up, retires idle
+    /// ones that expired or died, and keeps `min_warm` instances of each function ready.
+    async fn maintain(self: Arc<Self>) {
+        loop {
+            self.pool.reap();
+            self.refill().await;
+            self.provision().await;
+            tokio::select! {
+                _ = self.pool.wake.notified() => {}
+                _ = tokio::time::sleep(MAINTENANCE_PERIOD) => {}
+                _ = self.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Starts generic instances until each runtime and language has `prewarm` of them, as long as
+    /// there is room without evicting anything.
+    async fn refill(&self) {
+        for runtime in self.runtimes.values().flatten() {
+            for language in Language::ALL {
+                if runtime.supports(language).is_err() {
+                    continue;
+                }
+                let species = (runtime.kind(), language);
+                while !self.stop.is_cancelled()
+                    && self.pool.generic_count(species) < self.pool.limits.prewarm as usize
+                {
+                    let Some(slot) = self
+                        .pool
+                        .try_book(self.pool.limits.generic_memory_mb, false)
+                    else {
+                        return;
+                    };
+                    match self.boot(runtime.as_ref(), language, slot).await {
+                        Ok(instance) => self.pool.put_generic(instance),
+                        Err(e) => {
+                            tracing::warn!(runtime = %runtime.kind(), %language, error = %e, "pre-warming failed");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps `min_warm` specialised instances of each function's current version.
+    async fn provision(&self) {
+        for function in self.registry.list(Scope::All) {
+            if function.min_warm == 0 {
+                continue;
+            }
+            let Some(Ok(runtime)) = self.runtimes.get(&function.runtime) else {
+                continue;
+            };
+            if runtime.supports(function.language).is_err() {
+                continue;
+            }
+            let key = PoolKey {
+                version: function.version_key(),
+                runtime: runtime.kind(),
+            };
+            while !self.stop.is_cancelled()
+                && self.pool.specialised_count(&key) < function.min_warm as usize
+            {
+                let mut logs = LogTail::new(self.limits.log_tail_bytes);
+                let Some(slot) = self.pool.try_book(function.memory_mb, true) else {
+                    return;
+                };
+                let started = match self.boot(runtime.as_ref(), function.language, slot).await {
+                    Ok(mut instance) => {
+                        match self.load(&mut instance, &function, &mut logs).await {
+                            Ok(()) => Ok(instance),
+                            Err(ending) => {
+                                self.pool.discard(instance);
+                                Err(ending.error.map(|e| e.error_message).unwrap_or_default())
+                            }
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                match started {
+                    Ok(instance) => self.pool.put_idle(
+                        key.clone(),
+                        instance,
+                        self.keep_alive(&function),
+                        function.min_warm,
+                    ),
+                    Err(error) => {
+                        tracing::warn!(function = %function.name, %error, "provisioning an instance failed");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts instance `id` of `language` on `runtime`, under its slot's memory limit.
+async fn boot(
+    runtime: &dyn Runtime,
+    id: u64,
+    language: Language,
+    slot: Slot,
+) -> Result<Instance, BootError> {
+    let spec = InstanceSpec {
+        id,
+        language,
+        limits: InstanceLimits {
+            memory_mb: slot.memory_mb(),
+        },
+    };
+    Instance::start(runtime, spec, slot, Instant::now() + BOOT_TIMEOUT).await
+}
+
+/// Starts one instance of the first language `runtime` supports; the error says why it cannot.
+async fn probe(pool: &Pool, runtime: &dyn Runtime) -> Result<Instance, String> {
+    let mut reasons = Vec::new();
+    let Some(language) =
+        Language::ALL
+            .into_iter()
+            .find(|language| match runtime.supports(*language) {
+                Ok(()) => true,
+                Err(reason) => {
+                    reasons.push(format!("{language}: {reason}"));
+                    false
+                }
+            })
+    else {
+        return Err(format!("it can run no language ({})", reasons.join("; ")));
+    };
+    let slot = pool
+        .try_book(pool.limits.generic_memory_mb, false)
+        .ok_or("the pool has no room for a single instance")?;
+    boot(runtime, 0, language, slot)
+        .await
+        .map_err(|e| format!("a test instance failed: {e}"))
 }
 
 /// A script's stdout as a result: its JSON value when it printed JSON, else its text.

@@ -1,69 +1,744 @@
-//! Idle instances, kept for reuse by the function version they were specialised to.
+//! The pool of instances: generic ones started ahead of need (OpenWhisk's stem cells), idle
+//! specialised ones kept for their function version, the ledger that bounds how many there are and
+//! how much memory they reserve, and the per-function gates that bound concurrency.
 //!
-//! An instance is only ever handed back to invocations of the exact version (and runtime) it
-//! loaded; an instance that failed in any way never comes back here.
+//! An idle specialised instance is only ever handed to invocations of the exact version and
+//! runtime it loaded; an instance that failed in any way never comes back here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use super::instance::Instance;
+use super::outcome::StartKind;
+use crate::agents::Language;
+use crate::config::PoolConfig;
 use crate::functions::VersionKey;
 use crate::runtimes::RuntimeKind;
 
-/// What an idle instance can serve.
+/// What an idle specialised instance can serve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub version: VersionKey,
     pub runtime: RuntimeKind,
 }
 
+/// A kind of generic instance.
+pub type Species = (RuntimeKind, Language);
+
+/// The pool's limits, resolved from the settings.
+#[derive(Debug, Clone)]
+pub struct PoolLimits {
+    pub prewarm: u32,
+    pub keep_alive: Duration,
+    pub max_instances: usize,
+    pub memory_budget_mb: u64,
+    pub max_concurrency: u32,
+    pub queue_timeout: Duration,
+    pub max_queue: u32,
+    /// The memory limit generic instances start with, before they learn their function's.
+    pub generic_memory_mb: u32,
+}
+
+impl PoolLimits {
+    pub fn new(config: &PoolConfig, generic_memory_mb: u32) -> Self {
+        let memory_budget_mb = if config.memory_budget_mb > 0 {
+            config.memory_budget_mb
+        } else {
+            host_memory_mb() / 2
+        };
+        Self {
+            prewarm: config.prewarm,
+            keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
+            max_instances: config.max_instances as usize,
+            memory_budget_mb,
+            max_concurrency: config.max_concurrency,
+            queue_timeout: Duration::from_millis(config.queue_timeout_ms),
+            max_queue: config.max_queue,
+            generic_memory_mb,
+        }
+    }
+}
+
+fn host_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(4096, |kib| kib / 1024)
+}
+
+/// Counts every live instance and the memory they reserve, against the limits.
+#[derive(Debug)]
+struct Ledger {
+    instances: AtomicUsize,
+    reserved_mb: AtomicU64,
+    max_instances: usize,
+    budget_mb: u64,
+    /// Wakes invocations waiting for room.
+    freed: Notify,
+}
+
+impl Ledger {
+    /// Books one more instance of `memory_mb`, if it fits.
+    fn try_book(&self, memory_mb: u32) -> bool {
+        let booked = self
+            .instances
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_instances).then_some(n + 1)
+            })
+            .is_ok();
+        if booked && !self.try_grow(0, memory_mb) {
+            self.instances.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        booked
+    }
+
+    /// Changes a booking from `from` to `to` megabytes, if the budget allows.
+    fn try_grow(&self, from: u32, to: u32) -> bool {
+        self.reserved_mb
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                let next = reserved - u64::from(from) + u64::from(to);
+                (to <= from || next <= self.budget_mb).then_some(next)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, memory_mb: u32) {
+        self.instances.fetch_sub(1, Ordering::AcqRel);
+        self.reserved_mb
+            .fetch_sub(memory_mb.into(), Ordering::AcqRel);
+        self.freed.notify_waiters();
+    }
+}
+
+/// One instance's booking in the ledger; given back when dropped, i.e. when its instance is, or
+/// as soon as the instance is condemned.
+#[derive(Debug)]
+pub struct Slot {
+    ledger: Arc<Ledger>,
+    memory_mb: u32,
+    released: bool,
+}
+
+impl Slot {
+    pub fn memory_mb(&self) -> u32 {
+        self.memory_mb
+    }
+
+    fn release(&mut self) {
+        if !std::mem::replace(&mut self.released, true) {
+            self.ledger.release(self.memory_mb);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// An idle specialised instance.
+struct Idle {
+    instance: Instance,
+    keep_alive: Duration,
+    /// The function's provisioned concurrency: this many idle instances of its version are kept.
+    min_warm: u32,
+}
+
 #[derive(Default)]
+struct State {
+    specialised: HashMap<PoolKey, Vec<Idle>>,
+    generic: HashMap<Species, Vec<Instance>>,
+}
+
+/// Bounds one function's concurrency: a semaphore with its capacity and its queue.
+struct Gate {
+    permits: Arc<Semaphore>,
+    capacity: u32,
+    waiting: AtomicU32,
+}
+
+/// Why an invocation was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Throttled(pub String);
+
+/// How many instances are in each state, per runtime and language, and what the pool did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PoolSnapshot {
+    pub instances: Vec<InstanceCount>,
+    pub total_instances: usize,
+    pub max_instances: usize,
+    pub memory_reserved_mb: u64,
+    pub memory_budget_mb: u64,
+    /// Invocations waiting for a free slot right now.
+    pub queue_length: u64,
+    pub starts: StartCounts,
+    /// Warm starts over all starts.
+    pub hit_rate: f64,
+    pub throttled: u64,
+    /// Idle instances removed to make room.
+    pub evicted: u64,
+    /// Idle instances retired after their keep-alive.
+    pub expired: u64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct InstanceCount {
+    pub runtime: RuntimeKind,
+    pub language: Language,
+    /// `idle` (specialised, waiting for its function), `prewarmed` (generic), `busy`, `starting`.
+    pub state: &'static str,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct StartCounts {
+    pub warm: u64,
+    pub prewarmed: u64,
+    pub cold: u64,
+}
+
+/// Per species, how many instances are busy and how many are starting.
+#[derive(Default)]
+struct Census {
+    busy: [AtomicUsize; SPECIES],
+    starting: [AtomicUsize; SPECIES],
+}
+
+const SPECIES: usize = RuntimeKind::ALL.len() * Language::ALL.len();
+
+fn species_index((runtime, language): Species) -> usize {
+    runtime as usize * Language::ALL.len() + language as usize
+}
+
+fn species_at(index: usize) -> Species {
+    (
+        RuntimeKind::ALL[index / Language::ALL.len()],
+        Language::ALL[index % Language::ALL.len()],
+    )
+}
+
+/// Counts an instance as busy or starting for as long as it lives.
+pub struct Mark {
+    census: Arc<Census>,
+    index: usize,
+    starting: bool,
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        let counts = if self.starting {
+            &self.census.starting
+        } else {
+            &self.census.busy
+        };
+        counts[self.index].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    warm: AtomicU64,
+    prewarmed: AtomicU64,
+    cold: AtomicU64,
+    throttled: AtomicU64,
+    evicted: AtomicU64,
+    expired: AtomicU64,
+}
+
 pub struct Pool {
-    idle: Mutex<HashMap<PoolKey, Vec<Instance>>>,
+    pub limits: PoolLimits,
+    ledger: Arc<Ledger>,
+    state: Mutex<State>,
+    gates: Mutex<HashMap<Arc<str>, Arc<Gate>>>,
+    census: Arc<Census>,
+    counters: Counters,
+    /// Wakes the maintainer: a generic instance was taken, or something changed.
+    pub wake: Notify,
+    /// Where instance kills run, so that shutdown can wait for them.
+    tasks: TaskTracker,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Pool {
-    fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<PoolKey, Vec<Instance>>> {
-        self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The most recently used idle instance for `key`, if any.
-    pub fn take(&self, key: &PoolKey) -> Option<Instance> {
-        let mut idle = self.idle();
-        let instances = idle.get_mut(key)?;
-        let instance = instances.pop();
-        if instances.is_empty() {
-            idle.remove(key);
+    pub fn new(limits: PoolLimits, tasks: TaskTracker) -> Self {
+        Self {
+            ledger: Arc::new(Ledger {
+                instances: AtomicUsize::new(0),
+                reserved_mb: AtomicU64::new(0),
+                max_instances: limits.max_instances,
+                budget_mb: limits.memory_budget_mb,
+                freed: Notify::new(),
+            }),
+            limits,
+            state: Mutex::default(),
+            gates: Mutex::default(),
+            census: Arc::default(),
+            counters: Counters::default(),
+            wake: Notify::new(),
+            tasks,
         }
-        instance
     }
 
-    /// Keeps a healthy instance for the next invocation of `key`.
-    pub fn put(&self, key: PoolKey, instance: Instance) {
-        self.idle().entry(key).or_default().push(instance);
+    /// Admits one invocation of a function whose concurrency is capped at `capacity`: at once if
+    /// below it, after waiting in its queue otherwise, or not at all.
+    pub async fn admit(
+        &self,
+        function_id: &Arc<str>,
+        capacity: u32,
+    ) -> Result<OwnedSemaphorePermit, Throttled> {
+        let gate = {
+            let mut gates = lock(&self.gates);
+            let gate = gates
+                .entry(function_id.clone())
+                .or_insert_with(|| Gate::new(capacity));
+            if gate.capacity != capacity {
+                // A changed limit takes effect for new invocations; running ones keep their permits.
+                *gate = Arc::new(Gate::with(capacity));
+            }
+            gate.clone()
+        };
+        if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let refuse = || {
+            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+            Throttled(format!(
+                "the function is at its concurrency limit of {capacity} and {} invocations are waiting; retry later",
+                gate.waiting.load(Ordering::Relaxed)
+            ))
+        };
+        if gate.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.max_queue {
+            gate.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(refuse());
+        }
+        let waited = tokio::time::timeout(
+            self.limits.queue_timeout,
+            gate.permits.clone().acquire_owned(),
+        )
+        .await;
+        gate.waiting.fetch_sub(1, Ordering::AcqRel);
+        match waited {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(refuse()),
+        }
     }
 
-    /// Removes every idle instance of a function (all its versions), for the caller to kill.
-    pub fn remove_function(&self, function_id: &str) -> Vec<Instance> {
-        let mut idle = self.idle();
-        let keys: Vec<PoolKey> = idle
-            .keys()
-            .filter(|key| &*key.version.function_id == function_id)
-            .cloned()
-            .collect();
-        keys.iter()
-            .filter_map(|key| idle.remove(key))
-            .flatten()
-            .collect()
+    /// Invocations of `function_id` running right now.
+    fn running(&self, function_id: &str) -> usize {
+        lock(&self.gates).get(function_id).map_or(0, |gate| {
+            gate.capacity as usize - gate.permits.available_permits()
+        })
     }
 
-    /// Removes every idle instance, for the caller to kill.
-    pub fn remove_all(&self) -> Vec<Instance> {
-        self.idle()
+    /// The most recently used live idle instance for `key`.
+    pub fn take_warm(&self, key: &PoolKey) -> Option<Instance> {
+        let mut dead = Vec::new();
+        let found = {
+            let mut state = lock(&self.state);
+            let idle = state.specialised.get_mut(key)?;
+            let mut found = None;
+            while let Some(Idle { mut instance, .. }) = idle.pop() {
+                if instance.is_alive() {
+                    found = Some(instance);
+                    break;
+                }
+                dead.push(instance);
+            }
+            if idle.is_empty() {
+                state.specialised.remove(key);
+            }
+            found
+        };
+        self.discard_all(dead);
+        found
+    }
+
+    /// A live generic instance of `species`, booked at `memory_mb` (room is made by evicting
+    /// idle instances if needed); `None` when there is none or no room for it.
+    pub fn take_generic(&self, species: Species, memory_mb: u32) -> Option<Instance> {
+        let mut dead = Vec::new();
+        let found = {
+            let mut state = lock(&self.state);
+            let generic = state.generic.get_mut(&species)?;
+            let mut found = None;
+            while let Some(mut instance) = generic.pop() {
+                if instance.is_alive() {
+                    found = Some(instance);
+                    break;
+                }
+                dead.push(instance);
+            }
+            found
+        };
+        self.discard_all(dead);
+        let mut instance = found?;
+        self.wake.notify_one();
+        while !self.ledger.try_grow(instance.slot.memory_mb, memory_mb) {
+            if !self.evict_one() {
+                self.put_generic(instance);
+                return None;
+            }
+        }
+        instance.slot.memory_mb = memory_mb;
+        Some(instance)
+    }
+
+    /// Books room for a new instance of `memory_mb`, evicting idle instances if needed, and
+    /// waiting up to the queue timeout for instances to finish when all are busy.
+    pub async fn book(&self, memory_mb: u32) -> Result<Slot, Throttled> {
+        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
+        loop {
+            let freed = self.ledger.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(slot) = self.try_book(memory_mb, true) {
+                return Ok(slot);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+                return Err(Throttled(format!(
+                    "every instance slot is busy ({} instances, {} of {} MB reserved); retry later",
+                    self.ledger.instances.load(Ordering::Relaxed),
+                    self.ledger.reserved_mb.load(Ordering::Relaxed),
+                    self.ledger.budget_mb
+                )));
+            }
+        }
+    }
+
+    /// Books room for a new instance now, evicting idle instances first if `evict`.
+    pub fn try_book(&self, memory_mb: u32, evict: bool) -> Option<Slot> {
+        loop {
+            if self.ledger.try_book(memory_mb) {
+                return Some(Slot {
+                    ledger: self.ledger.clone(),
+                    memory_mb,
+                    released: false,
+                });
+            }
+            if !evict || !self.evict_one() {
+                return None;
+            }
+        }
+    }
+
+    /// Kills the least recently used idle instance that may go; false when there is none.
+    fn evict_one(&self) -> bool {
+        let victim = {
+            let mut state = lock(&self.state);
+            let oldest_specialised = state
+                .specialised
+                .iter()
+                .filter_map(|(key, idle)| {
+                    let oldest = idle.first()?;
+                    (idle.len() > oldest.min_warm as usize)
+                        .then(|| (oldest.instance.last_used, Some(key.clone()), None))
+                })
+                .min_by_key(|(used, ..)| *used);
+            let oldest_generic = state
+                .generic
+                .iter()
+                .filter_map(|(species, instances)| {
+                    Some((instances.first()?.last_used, None, Some(*species)))
+                })
+                .min_by_key(|(used, ..)| *used);
+            match [oldest_specialised, oldest_generic]
+                .into_iter()
+                .flatten()
+                .min_by_key(|(used, ..)| *used)
+            {
+                Some((_, Some(key), _)) => {
+                    let idle = state.specialised.get_mut(&key);
+                    let victim = idle.map(|idle| (idle.remove(0).instance, idle.is_empty()));
+                    if let Some((_, true)) = victim {
+                        state.specialised.remove(&key);
+                    }
+                    victim.map(|(instance, _)| instance)
+                }
+                Some((_, None, Some(species))) => state
+                    .generic
+                    .get_mut(&species)
+                    .map(|generic| generic.remove(0)),
+                _ => None,
+            }
+        };
+        match victim {
+            Some(instance) => {
+                self.counters.evicted.fetch_add(1, Ordering::Relaxed);
+                self.discard(instance);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps a healthy specialised instance for the next invocation of `key`.
+    pub fn put_idle(
+        &self,
+        key: PoolKey,
+        mut instance: Instance,
+        keep_alive: Duration,
+        min_warm: u32,
+    ) {
+        instance.last_used = Instant::now();
+        lock(&self.state)
+            .specialised
+            .entry(key)
+            .or_default()
+            .push(Idle {
+                instance,
+                keep_alive,
+                min_warm,
+            });
+        // An idle instance can be evicted: invocations waiting for room may proceed.
+        self.ledger.freed.notify_waiters();
+    }
+
+    /// Adds a started generic instance.
+    pub fn put_generic(&self, instance: Instance) {
+        let species = (instance.runtime, instance.language);
+        lock(&self.state)
+            .generic
+            .entry(species)
+            .or_default()
+            .push(instance);
+        self.ledger.freed.notify_waiters();
+    }
+
+    /// Kills an instance. Its slot is given back at once, so that room made by evicting it is
+    /// there for the caller.
+    pub fn discard(&self, mut instance: Instance) {
+        instance.slot.release();
+        self.tasks.spawn(instance.kill());
+    }
+
+    fn discard_all(&self, instances: Vec<Instance>) {
+        for instance in instances {
+            self.discard(instance);
+        }
+    }
+
+    /// Kills the idle instances of a function (every version), e.g. after an update.
+    pub fn retire(&self, function_id: &str) {
+        let retired: Vec<Instance> = {
+            let mut state = lock(&self.state);
+            let keys: Vec<PoolKey> = state
+                .specialised
+                .keys()
+                .filter(|key| &*key.version.function_id == function_id)
+                .cloned()
+                .collect();
+            keys.iter()
+                .filter_map(|key| state.specialised.remove(key))
+                .flatten()
+                .map(|idle| idle.instance)
+                .collect()
+        };
+        self.discard_all(retired);
+    }
+
+    /// Forgets a deleted function's concurrency gate.
+    pub fn forget(&self, function_id: &str) {
+        lock(&self.gates).remove(function_id);
+    }
+
+    /// Kills idle instances past their keep-alive (beyond their function's `min_warm`) and idle
+    /// or generic instances that died.
+    pub fn reap(&self) {
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        let mut expired = 0;
+        {
+            let mut state = lock(&self.state);
+            for idle in state.specialised.values_mut() {
+                let keep = idle.first().map_or(0, |i| i.min_warm as usize);
+                // Most recently used last: the oldest beyond `keep` may expire.
+                let mut index = 0;
+                while index < idle.len() {
+                    let beyond_min_warm = idle.len() > keep;
+                    let entry = &mut idle[index];
+                    let expires = beyond_min_warm
+                        && now.duration_since(entry.instance.last_used) >= entry.keep_alive;
+                    if expires || !entry.instance.is_alive() {
+                        expired += usize::from(expires);
+                        gone.push(idle.remove(index).instance);
+                    } else {
+                        index += 1;
+                    }
+                }
+            }
+            state.specialised.retain(|_, idle| !idle.is_empty());
+            for generic in state.generic.values_mut() {
+                let mut index = 0;
+                while index < generic.len() {
+                    if generic[index].is_alive() {
+                        index += 1;
+                    } else {
+                        gone.push(generic.remove(index));
+                    }
+                }
+            }
+        }
+        self.counters
+            .expired
+            .fetch_add(expired as u64, Ordering::Relaxed);
+        if !gone.is_empty() {
+            self.wake.notify_one();
+        }
+        self.discard_all(gone);
+    }
+
+    /// Generic instances of `species` ready or on their way.
+    pub fn generic_count(&self, species: Species) -> usize {
+        let ready = lock(&self.state).generic.get(&species).map_or(0, Vec::len);
+        ready + self.census.starting[species_index(species)].load(Ordering::Relaxed)
+    }
+
+    /// Specialised instances of `key`, idle or running an invocation of its function.
+    pub fn specialised_count(&self, key: &PoolKey) -> usize {
+        let idle = lock(&self.state).specialised.get(key).map_or(0, Vec::len);
+        idle + self.running(&key.version.function_id)
+    }
+
+    /// Counts an instance of `species` as busy until the mark is dropped.
+    pub fn mark_busy(&self, species: Species) -> Mark {
+        self.mark(species, false)
+    }
+
+    /// Counts an instance of `species` as starting until the mark is dropped.
+    pub fn mark_starting(&self, species: Species) -> Mark {
+        self.mark(species, true)
+    }
+
+    fn mark(&self, species: Species, starting: bool) -> Mark {
+        let index = species_index(species);
+        let counts = if starting {
+            &self.census.starting
+        } else {
+            &self.census.busy
+        };
+        counts[index].fetch_add(1, Ordering::Relaxed);
+        Mark {
+            census: self.census.clone(),
+            index,
+            starting,
+        }
+    }
+
+    pub fn count_start(&self, kind: StartKind) {
+        let counter = match kind {
+            StartKind::Warm => &self.counters.warm,
+            StartKind::Prewarmed => &self.counters.prewarmed,
+            StartKind::Cold => &self.counters.cold,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every instance still in the pool, for shutdown.
+    pub fn drain(&self) -> Vec<Instance> {
+        let mut state = lock(&self.state);
+        let mut instances: Vec<Instance> = state
+            .specialised
             .drain()
-            .flat_map(|(_, instances)| instances)
-            .collect()
+            .flat_map(|(_, idle)| idle)
+            .map(|idle| idle.instance)
+            .collect();
+        instances.extend(state.generic.drain().flat_map(|(_, generic)| generic));
+        instances
+    }
+
+    pub fn snapshot(&self) -> PoolSnapshot {
+        let mut counts: HashMap<(Species, &'static str), usize> = HashMap::new();
+        {
+            let state = lock(&self.state);
+            for (key, idle) in &state.specialised {
+                for entry in idle {
+                    *counts
+                        .entry(((key.runtime, entry.instance.language), "idle"))
+                        .or_default() += 1;
+                }
+            }
+            for (species, generic) in &state.generic {
+                *counts.entry((*species, "prewarmed")).or_default() += generic.len();
+            }
+        }
+        for index in 0..SPECIES {
+            let species = species_at(index);
+            *counts.entry((species, "busy")).or_default() +=
+                self.census.busy[index].load(Ordering::Relaxed);
+            *counts.entry((species, "starting")).or_default() +=
+                self.census.starting[index].load(Ordering::Relaxed);
+        }
+        let mut instances: Vec<InstanceCount> = counts
+            .into_iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(((runtime, language), state), count)| InstanceCount {
+                runtime,
+                language,
+                state,
+                count,
+            })
+            .collect();
+        instances.sort_by_key(|c| (c.runtime, c.language, c.state));
+        let queue_length = lock(&self.gates)
+            .values()
+            .map(|gate| u64::from(gate.waiting.load(Ordering::Relaxed)))
+            .sum();
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let starts = StartCounts {
+            warm: load(&self.counters.warm),
+            prewarmed: load(&self.counters.prewarmed),
+            cold: load(&self.counters.cold),
+        };
+        let all_starts = starts.warm + starts.prewarmed + starts.cold;
+        PoolSnapshot {
+            instances,
+            total_instances: self.ledger.instances.load(Ordering::Relaxed),
+            max_instances: self.ledger.max_instances,
+            memory_reserved_mb: self.ledger.reserved_mb.load(Ordering::Relaxed),
+            memory_budget_mb: self.ledger.budget_mb,
+            queue_length,
+            hit_rate: if all_starts == 0 {
+                0.0
+            } else {
+                starts.warm as f64 / all_starts as f64
+            },
+            starts,
+            throttled: load(&self.counters.throttled),
+            evicted: load(&self.counters.evicted),
+            expired: load(&self.counters.expired),
+        }
+    }
+}
+
+impl Gate {
+    fn new(capacity: u32) -> Arc<Self> {
+        Arc::new(Self::with(capacity))
+    }
+
+    fn with(capacity: u32) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(capacity as usize)),
+            capacity,
+            waiting: AtomicU32::new(0),
+        }
     }
 }

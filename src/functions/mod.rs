@@ -36,6 +36,12 @@ pub struct Function {
     pub env: BTreeMap<String, String>,
     /// Runtime used when an invocation does not ask for one.
     pub runtime: RuntimeKind,
+    /// Most invocations running at once; `None` is the server's default.
+    pub max_concurrency: Option<u32>,
+    /// Specialised instances kept ready at all times (provisioned concurrency).
+    pub min_warm: u32,
+    /// How long an idle instance is kept; `None` is the server's default.
+    pub keep_alive_secs: Option<u32>,
     pub version: i64,
     pub code_sha256: String,
     pub code_size: u64,

@@ -33,11 +33,25 @@ pub struct FunctionInput {
     pub env: Option<BTreeMap<String, String>>,
     /// `sandbox`, `docker` or `gvisor`; default the server's.
     pub runtime: Option<String>,
+    /// Most invocations running at once (1..=1000); `null` means the server's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub max_concurrency: Option<Option<i64>>,
+    /// Instances kept specialised and ready at all times (0..=100); default 0.
+    pub min_warm: Option<i64>,
+    /// Seconds an idle instance is kept (0..=86400); `null` means the server's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub keep_alive_secs: Option<Option<i64>>,
 }
 
 /// Distinguishes `"route": null` (remove it) from no `route` at all (keep it).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A rule the input broke.
@@ -68,6 +82,9 @@ pub struct Draft {
     pub memory_mb: u32,
     pub env: BTreeMap<String, String>,
     pub runtime: RuntimeKind,
+    pub max_concurrency: Option<u32>,
+    pub min_warm: u32,
+    pub keep_alive_secs: Option<u32>,
 }
 
 /// Checks a new function; `name`, `language` and `code` are required.
@@ -99,6 +116,17 @@ pub fn new_function(
             )?,
             env: input.env.unwrap_or_default(),
             runtime: runtime_of(input.runtime.as_deref(), default_runtime)?,
+            max_concurrency: input
+                .max_concurrency
+                .flatten()
+                .map(max_concurrency_of)
+                .transpose()?,
+            min_warm: input.min_warm.map(min_warm_of).transpose()?.unwrap_or(0),
+            keep_alive_secs: input
+                .keep_alive_secs
+                .flatten()
+                .map(keep_alive_of)
+                .transpose()?,
         },
         limits,
     )
@@ -132,6 +160,18 @@ pub fn update(
             },
             env: input.env.unwrap_or_else(|| current.env.clone()),
             runtime: runtime_of(input.runtime.as_deref(), current.runtime)?,
+            max_concurrency: match input.max_concurrency {
+                Some(value) => value.map(max_concurrency_of).transpose()?,
+                None => current.max_concurrency,
+            },
+            min_warm: match input.min_warm {
+                Some(value) => min_warm_of(value)?,
+                None => current.min_warm,
+            },
+            keep_alive_secs: match input.keep_alive_secs {
+                Some(value) => value.map(keep_alive_of).transpose()?,
+                None => current.keep_alive_secs,
+            },
         },
         limits,
     )
@@ -187,30 +227,60 @@ fn runtime_of(runtime: Option<&str>, default: RuntimeKind) -> Result<RuntimeKind
 }
 
 fn timeout_of(timeout: i64, limits: &Limits) -> Result<u32, ValidationError> {
-    let max = i64::from(limits.max_timeout_secs);
-    if (1..=max).contains(&timeout) {
-        Ok(timeout as u32)
+    bounded(
+        "timeout",
+        "timeout_out_of_range",
+        timeout,
+        1..=limits.max_timeout_secs.into(),
+    )
+}
+
+fn memory_of(memory_mb: i64, limits: &Limits) -> Result<u32, ValidationError> {
+    let range = i64::from(limits.min_memory_mb)..=i64::from(limits.max_memory_mb);
+    bounded("memory_mb", "memory_out_of_range", memory_mb, range)
+}
+
+/// `value` as a `u32` within `range`, or an error naming `field`.
+fn bounded(
+    field: &str,
+    code: &'static str,
+    value: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<u32, ValidationError> {
+    if range.contains(&value) {
+        Ok(value as u32)
     } else {
         Err(invalid(
-            "timeout_out_of_range",
-            format!("timeout {timeout} is out of range: use 1 to {max} seconds"),
+            code,
+            format!(
+                "{field} {value} is out of range: use {} to {}",
+                range.start(),
+                range.end()
+            ),
         ))
     }
 }
 
-fn memory_of(memory_mb: i64, limits: &Limits) -> Result<u32, ValidationError> {
-    let (min, max) = (
-        i64::from(limits.min_memory_mb),
-        i64::from(limits.max_memory_mb),
-    );
-    if (min..=max).contains(&memory_mb) {
-        Ok(memory_mb as u32)
-    } else {
-        Err(invalid(
-            "memory_out_of_range",
-            format!("memory_mb {memory_mb} is out of range: use {min} to {max}"),
-        ))
-    }
+fn max_concurrency_of(value: i64) -> Result<u32, ValidationError> {
+    bounded(
+        "max_concurrency",
+        "max_concurrency_out_of_range",
+        value,
+        1..=1000,
+    )
+}
+
+fn min_warm_of(value: i64) -> Result<u32, ValidationError> {
+    bounded("min_warm", "min_warm_out_of_range", value, 0..=100)
+}
+
+fn keep_alive_of(value: i64) -> Result<u32, ValidationError> {
+    bounded(
+        "keep_alive_secs",
+        "keep_alive_out_of_range",
+        value,
+        0..=86_400,
+    )
 }
 
 fn check_code(code: &str, limits: &Limits) -> Result<(), ValidationError> {

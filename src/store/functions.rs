@@ -11,7 +11,7 @@ use crate::functions::Function;
 
 const SELECT_CURRENT: &str = "SELECT f.id, f.owner, f.name, f.route, f.created_at, f.updated_at,
         v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,
-        v.memory_mb, v.env, v.runtime
+        v.memory_mb, v.env, v.runtime, v.max_concurrency, v.min_warm, v.keep_alive_secs
     FROM functions f JOIN function_versions v ON v.function_id = f.id AND v.version = f.version";
 
 impl Store {
@@ -80,7 +80,7 @@ impl Store {
         sqlx::query(
             "SELECT f.id, f.owner, f.name, f.route, f.created_at, v.created_at AS updated_at,
                     v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,
-                    v.memory_mb, v.env, v.runtime
+                    v.memory_mb, v.env, v.runtime, v.max_concurrency, v.min_warm, v.keep_alive_secs
              FROM functions f JOIN function_versions v ON v.function_id = f.id
              WHERE f.id = $1 ORDER BY v.version DESC",
         )
@@ -101,8 +101,9 @@ async fn insert_version(
         serde_json::to_string(&function.env).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO function_versions (function_id, version, language, code_sha256, code_size,
-             handler, timeout_secs, memory_mb, env, runtime, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             handler, timeout_secs, memory_mb, env, runtime, created_at, max_concurrency, min_warm,
+             keep_alive_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&*function.id)
     .bind(function.version)
@@ -115,6 +116,9 @@ async fn insert_version(
     .bind(env)
     .bind(function.runtime.as_str())
     .bind(function.updated_at.timestamp_millis())
+    .bind(function.max_concurrency.map(i64::from))
+    .bind(i64::from(function.min_warm))
+    .bind(function.keep_alive_secs.map(i64::from))
     .execute(tx)
     .await?;
     Ok(())
@@ -139,6 +143,13 @@ fn function_from_row(row: &SqliteRow) -> Result<Function, StoreError> {
         runtime: text("runtime")?
             .parse()
             .map_err(|e: String| corrupt("runtime", &e))?,
+        max_concurrency: row
+            .try_get::<Option<i64>, _>("max_concurrency")?
+            .map(|v| v as u32),
+        min_warm: row.try_get::<i64, _>("min_warm")? as u32,
+        keep_alive_secs: row
+            .try_get::<Option<i64>, _>("keep_alive_secs")?
+            .map(|v| v as u32),
         version: row.try_get("version")?,
         code_sha256: text("code_sha256")?,
         code_size: row.try_get::<i64, _>("code_size")? as u64,
