@@ -1,8 +1,10 @@
-//! `kindling bench`: starts a server with a temporary data dir and measures what users feel —
-//! warm invoke latency and throughput over HTTP, cold starts — next to the baseline of starting
-//! the bare interpreter for every invocation. Prints a table and writes a markdown report.
+//! `kindling bench`: starts servers with temporary data dirs and measures what users feel — warm
+//! invoke latency and throughput over HTTP, prewarmed and cold starts, the memory of idle
+//! instances and of the engine — next to the baseline of starting the bare interpreter for every
+//! invocation. Prints tables and writes a markdown report.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,9 +26,12 @@ pub struct BenchArgs {
     /// Concurrency levels for warm invocations.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     pub concurrency: Vec<u32>,
-    /// Cold starts measured per language.
+    /// Prewarmed and cold starts measured per language.
     #[arg(long, default_value_t = 20)]
     pub starts: u32,
+    /// Idle instances whose memory is measured (split between the languages).
+    #[arg(long, default_value_t = 20)]
+    pub idle_instances: u32,
     /// Languages to measure.
     #[arg(long, value_delimiter = ',', default_value = "python,javascript")]
     pub languages: Vec<Language>,
@@ -38,10 +43,10 @@ pub struct BenchArgs {
 }
 
 /// A trivial handler per language: what the figures measure is the platform, not the code.
-fn trivial(language: Language) -> &'static str {
+fn trivial(language: Language, variant: u32) -> String {
     match language {
-        Language::Python => "def handler(event, context):\n    return {'ok': True}\n",
-        Language::Javascript => "exports.handler = async () => ({ok: true});\n",
+        Language::Python => format!("def handler(event, context):\n    return {{'ok': True}}\n# {variant}\n"),
+        Language::Javascript => format!("exports.handler = async () => ({{ok: true}});\n// {variant}\n"),
     }
 }
 
@@ -50,10 +55,7 @@ struct Latencies(Histogram<u64>);
 
 impl Latencies {
     fn new() -> Self {
-        Self(
-            Histogram::new_with_bounds(1, 120_000_000, 3)
-                .unwrap_or_else(|_| unreachable!("valid bounds")),
-        )
+        Self(Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds")))
     }
 
     fn record(&mut self, elapsed: Duration) {
@@ -65,26 +67,89 @@ impl Latencies {
     }
 }
 
-/// One row of the report.
+/// One row of a report table.
 struct Row {
     what: String,
-    p50_ms: f64,
-    p99_ms: f64,
-    per_second: Option<f64>,
+    cells: Vec<String>,
 }
 
-struct Bench {
+struct Section {
+    title: String,
+    header: Vec<&'static str>,
+    rows: Vec<Row>,
+}
+
+impl Section {
+    fn table(&self) -> Table {
+        let mut table = Table::new();
+        table.load_style(comfy_table::presets::ASCII_MARKDOWN);
+        let mut header = vec!["measure"];
+        header.extend(&self.header);
+        table.set_header(header);
+        for row in &self.rows {
+            let mut cells = vec![row.what.clone()];
+            cells.extend(row.cells.iter().cloned());
+            table.add_row(cells);
+        }
+        table
+    }
+}
+
+fn latency_row(what: String, latencies: &Latencies, per_second: Option<f64>) -> Row {
+    Row {
+        what,
+        cells: vec![
+            format!("{:.3}", latencies.ms(0.5)),
+            format!("{:.3}", latencies.ms(0.99)),
+            per_second.map(|r| format!("{r:.0}")).unwrap_or_default(),
+        ],
+    }
+}
+
+/// A server of the benchmark's own, on a temporary data dir, and a client for it.
+struct BenchServer {
     base: String,
     http: reqwest::Client,
+    data_dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-impl Bench {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: &Value,
-    ) -> anyhow::Result<Value> {
+impl BenchServer {
+    async fn start(runtime: RuntimeKind, prewarm: u32) -> anyhow::Result<Arc<Self>> {
+        let data_dir = tempfile::tempdir()?;
+        let mut config = Config::for_data_dir(data_dir.path());
+        config.default_runtime = runtime;
+        config.pool.prewarm = prewarm;
+        // The benchmark measures the engine, not its admission control.
+        config.pool.max_concurrency = 1000;
+        let server = crate::server::build(config).await?;
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Ok(Arc::new(Self {
+            base,
+            http: reqwest::Client::new(),
+            data_dir,
+            stop: Some(stop),
+            serving: Some(serving),
+        }))
+    }
+
+    async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
+        let mut server = Arc::into_inner(self).context("the benchmark still uses the server")?;
+        if let Some(stop) = server.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serving) = server.serving.take() {
+            serving.await??;
+        }
+        Ok(())
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -99,13 +164,14 @@ impl Bench {
         Ok(answer)
     }
 
+    async fn create(&self, name: &str, language: Language) -> anyhow::Result<()> {
+        let body = json!({"name": name, "language": language, "code": trivial(language, 0)});
+        self.call(reqwest::Method::POST, "/functions", &body).await.map(drop)
+    }
+
     async fn invoke(&self, name: &str) -> anyhow::Result<Value> {
         let invocation = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/functions/{name}/invoke"),
-                &json!({}),
-            )
+            .call(reqwest::Method::POST, &format!("/functions/{name}/invoke"), &json!({}))
             .await?;
         if invocation["status"] != "success" {
             bail!("{name} failed: {invocation}");
@@ -113,27 +179,34 @@ impl Bench {
         Ok(invocation)
     }
 
+    /// Prewarmed instances of `language` in the pool right now.
+    async fn prewarmed(&self, language: Language) -> anyhow::Result<u64> {
+        let metrics = self.call(reqwest::Method::GET, "/metrics/system", &Value::Null).await?;
+        Ok(metrics["pool"]["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["state"] == "prewarmed" && c["language"] == language.as_str())
+            .filter_map(|c| c["count"].as_u64())
+            .sum())
+    }
+
     /// `requests` warm invocations from `concurrency` clients.
-    async fn warm(
-        self: &Arc<Self>,
-        name: &str,
-        requests: u32,
-        concurrency: u32,
-    ) -> anyhow::Result<Row> {
+    async fn warm(self: &Arc<Self>, name: &str, requests: u32, concurrency: u32) -> anyhow::Result<Row> {
         for _ in 0..concurrency.max(10) {
             self.invoke(name).await?;
         }
         let began = Instant::now();
         let mut workers = Vec::new();
         for worker in 0..concurrency {
-            let bench = self.clone();
+            let server = self.clone();
             let name = name.to_owned();
             let share = requests / concurrency + u32::from(worker < requests % concurrency);
             workers.push(tokio::spawn(async move {
                 let mut latencies = Latencies::new();
                 for _ in 0..share {
                     let sent = Instant::now();
-                    bench.invoke(&name).await?;
+                    server.invoke(&name).await?;
                     latencies.record(sent.elapsed());
                 }
                 anyhow::Ok(latencies)
@@ -141,49 +214,48 @@ impl Bench {
         }
         let mut all = Latencies::new();
         for worker in workers {
-            let latencies = worker.await??;
-            all.0.add(&latencies.0).context("merging latencies")?;
+            all.0.add(&worker.await??.0).context("merging latencies")?;
         }
-        let elapsed = began.elapsed().as_secs_f64();
-        Ok(Row {
-            what: format!("warm invoke, concurrency {concurrency}"),
-            p50_ms: all.ms(0.5),
-            p99_ms: all.ms(0.99),
-            per_second: Some(f64::from(requests) / elapsed),
-        })
+        let per_second = f64::from(requests) / began.elapsed().as_secs_f64();
+        Ok(latency_row(
+            format!("warm invoke over HTTP, concurrency {concurrency}"),
+            &all,
+            Some(per_second),
+        ))
     }
 
-    /// Cold starts: each update makes a new version, whose first invocation starts an instance.
-    async fn cold(&self, name: &str, language: Language, starts: u32) -> anyhow::Result<Row> {
-        let mut init = Latencies::new();
-        for n in 0..starts {
-            let code = format!("{}\n{} {n}\n", trivial(language), comment(language));
-            self.call(
-                reqwest::Method::PUT,
-                &format!("/functions/{name}"),
-                &json!({"code": code}),
-            )
-            .await?;
+    /// Starts of kind `expected`: each update makes a new version, whose first invocation needs a
+    /// new instance. With `prewarm` > 0, waits for the pool to refill before each start.
+    async fn starts(&self, name: &str, language: Language, starts: u32, prewarm: u32) -> anyhow::Result<Row> {
+        let expected = if prewarm > 0 { "prewarmed" } else { "cold" };
+        let (mut init, mut total) = (Latencies::new(), Latencies::new());
+        for n in 1..=starts {
+            let body = json!({"code": trivial(language, n)});
+            self.call(reqwest::Method::PUT, &format!("/functions/{name}"), &body).await?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while prewarm > 0 && self.prewarmed(language).await? < u64::from(prewarm) {
+                if Instant::now() > deadline {
+                    bail!("the pool did not refill");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let sent = Instant::now();
             let invocation = self.invoke(name).await?;
-            if invocation["start"] != "cold" {
-                bail!("expected a cold start, got {invocation}");
+            total.record(sent.elapsed());
+            if invocation["start"] != expected {
+                bail!("expected a {expected} start, got {invocation}");
             }
             let init_ms = invocation["init_ms"].as_f64().unwrap_or_default();
             init.record(Duration::from_secs_f64(init_ms / 1000.0));
         }
         Ok(Row {
-            what: "cold start (instance start + load)".to_owned(),
-            p50_ms: init.ms(0.5),
-            p99_ms: init.ms(0.99),
-            per_second: None,
+            what: format!("{expected} start: instance ready (init_ms) / whole HTTP call"),
+            cells: vec![
+                format!("{:.3} / {:.3}", init.ms(0.5), total.ms(0.5)),
+                format!("{:.3} / {:.3}", init.ms(0.99), total.ms(0.99)),
+                String::new(),
+            ],
         })
-    }
-}
-
-fn comment(language: Language) -> &'static str {
-    match language {
-        Language::Python => "#",
-        Language::Javascript => "//",
     }
 }
 
@@ -203,86 +275,183 @@ fn baseline(config: &Config, language: Language, runs: u32) -> anyhow::Result<Ro
         }
         latencies.record(began.elapsed());
     }
-    Ok(Row {
+    let what = format!("baseline: `{} {}` per invocation", program.display(), args.join(" "));
+    Ok(latency_row(what, &latencies, None))
+}
+
+/// Resident and proportional memory of a set of processes, in KiB.
+#[derive(Debug, Default, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    pss_kib: u64,
+}
+
+fn process_memory(pid: u32) -> Memory {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let field = |name: &str| {
+        rollup
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("Rss:"),
+        pss_kib: field("Pss:"),
+    }
+}
+
+/// The memory of each instance of the server on `data_dir` — its helper and every process under
+/// it — with the interpreter it runs.
+fn instance_memory(data_dir: &Path) -> Vec<(String, Memory)> {
+    let needle = data_dir.to_string_lossy().into_owned();
+    let mut parent_of: HashMap<u32, u32> = HashMap::new();
+    let mut helpers = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // The parent is the second field after the parenthesised command name.
+        if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)) {
+            parent_of.insert(pid, ppid.parse().unwrap_or(0));
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("__sandbox-exec") && cmdline.contains(&needle) {
+            helpers.push(pid);
+        }
+    }
+    helpers
+        .into_iter()
+        .map(|helper| {
+            let mut total = Memory::default();
+            let mut interpreter = String::new();
+            for (&pid, _) in parent_of.iter().filter(|(pid, _)| descends_from(**pid, helper, &parent_of)) {
+                let memory = process_memory(pid);
+                total.rss_kib += memory.rss_kib;
+                total.pss_kib += memory.pss_kib;
+                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                if matches!(comm.trim(), "python3" | "node") {
+                    interpreter = comm.trim().to_owned();
+                }
+            }
+            (interpreter, total)
+        })
+        .collect()
+}
+
+fn descends_from(mut pid: u32, ancestor: u32, parent_of: &HashMap<u32, u32>) -> bool {
+    for _ in 0..64 {
+        if pid == ancestor {
+            return true;
+        }
+        match parent_of.get(&pid) {
+            Some(&parent) if parent > 1 => pid = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn own_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Idle instances, specialised and generic, and what the engine process costs with them.
+async fn memory(server: &BenchServer, languages: &[Language], idle: u32) -> anyhow::Result<Section> {
+    let before = own_rss_kib();
+    for n in 0..idle {
+        let language = languages[n as usize % languages.len()];
+        let name = format!("idle_{n}");
+        server.create(&name, language).await?;
+        server.invoke(&name).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let instances = instance_memory(server.data_dir.path());
+    let mut rows = Vec::new();
+    for interpreter in ["python3", "node"] {
+        let of_kind: Vec<Memory> = instances
+            .iter()
+            .filter(|(i, _)| i == interpreter)
+            .map(|(_, m)| *m)
+            .collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        let n = of_kind.len() as u64;
+        rows.push(Row {
+            what: format!("idle {interpreter} instance (helper + supervisor + interpreter), mean of {n}"),
+            cells: vec![
+                format!("{:.1}", of_kind.iter().map(|m| m.rss_kib).sum::<u64>() as f64 / n as f64 / 1024.0),
+                format!("{:.1}", of_kind.iter().map(|m| m.pss_kib).sum::<u64>() as f64 / n as f64 / 1024.0),
+            ],
+        });
+    }
+    let after = own_rss_kib();
+    rows.push(Row {
         what: format!(
-            "baseline: `{} {}` per invocation",
-            program.display(),
-            args.join(" ")
+            "engine process with {} instances alive ({} idle specialised); RSS before them: {:.1} MiB",
+            instances.len(),
+            idle,
+            before as f64 / 1024.0
         ),
-        p50_ms: latencies.ms(0.5),
-        p99_ms: latencies.ms(0.99),
-        per_second: None,
+        cells: vec![format!("{:.1}", after as f64 / 1024.0), String::new()],
+    });
+    Ok(Section {
+        title: "memory".to_owned(),
+        header: vec!["RSS MiB", "PSS MiB"],
+        rows,
     })
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let data_dir = tempfile::tempdir()?;
-    let mut config = Config::for_data_dir(data_dir.path());
-    config.default_runtime = args.runtime;
-    let server = crate::server::build(config.clone()).await?;
-    let base = format!("http://{}", server.local_addr());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.run(async {
-        let _ = stopped.await;
-    }));
-    let bench = Arc::new(Bench {
-        base,
-        http: reqwest::Client::new(),
-    });
+    let prewarm = 2;
+    let main = BenchServer::start(args.runtime, prewarm).await?;
+    let cold = BenchServer::start(args.runtime, 0).await?;
+    let config = Config::default();
+    let header = vec!["p50 ms", "p99 ms", "invocations/s"];
 
     let mut sections = Vec::new();
     for language in &args.languages {
         let name = format!("bench_{language}");
-        bench
-            .call(
-                reqwest::Method::POST,
-                "/functions",
-                &json!({"name": name, "language": language, "code": trivial(*language), "runtime": args.runtime}),
-            )
-            .await?;
+        main.create(&name, *language).await?;
         let mut rows = Vec::new();
         for concurrency in &args.concurrency {
-            rows.push(
-                bench
-                    .warm(&name, args.requests, (*concurrency).max(1))
-                    .await?,
-            );
+            rows.push(main.warm(&name, args.requests, (*concurrency).max(1)).await?);
         }
-        rows.push(bench.cold(&name, *language, args.starts).await?);
+        rows.push(main.starts(&name, *language, args.starts, prewarm).await?);
+        cold.create(&name, *language).await?;
+        rows.push(cold.starts(&name, *language, args.starts, 0).await?);
         rows.push(baseline(&config, *language, args.starts)?);
-        sections.push((format!("{language} on {}", args.runtime), rows));
+        sections.push(Section {
+            title: format!("{language} on {}", args.runtime),
+            header: header.clone(),
+            rows,
+        });
     }
-
-    let _ = stop.send(());
-    serving.await??;
+    sections.push(memory(&main, &args.languages, args.idle_instances).await?);
+    cold.stop().await?;
+    main.stop().await?;
 
     let mut markdown = format!(
-        "# Kindling benchmark\n\n{} CPUs; {} warm requests per row; {} starts per row.\n",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        "# Kindling benchmark\n\n{} CPUs; {} warm requests per concurrency level; {} starts per kind; \
+         trivial handlers; every invocation recorded.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
         args.requests,
         args.starts
     );
-    for (title, rows) in &sections {
-        let mut table = Table::new();
-        table.load_style(comfy_table::presets::ASCII_MARKDOWN);
-        table.set_header(["measure", "p50 ms", "p99 ms", "invocations/s"]);
-        for row in rows {
-            table.add_row([
-                row.what.clone(),
-                format!("{:.3}", row.p50_ms),
-                format!("{:.3}", row.p99_ms),
-                row.per_second
-                    .map(|r| format!("{r:.0}"))
-                    .unwrap_or_default(),
-            ]);
-        }
-        println!("\n{title}\n{table}");
-        markdown.push_str(&format!("\n## {title}\n\n{table}\n"));
+    for section in &sections {
+        let table = section.table();
+        println!("\n{}\n{table}", section.title);
+        markdown.push_str(&format!("\n## {}\n\n{table}\n", section.title));
     }
-    std::fs::write(&args.report, markdown)
-        .with_context(|| format!("writing {}", args.report.display()))?;
+    std::fs::write(&args.report, markdown).with_context(|| format!("writing {}", args.report.display()))?;
     println!("\nreport written to {}", args.report.display());
     Ok(())
 }
