@@ -20,9 +20,13 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Runtime for functions that do not name one.
     pub default_runtime: RuntimeKind,
+    /// The runtimes this server offers (each still needs its host to support it).
+    pub runtimes: Vec<RuntimeKind>,
     pub limits: Limits,
     pub pool: PoolConfig,
+    pub instance: InstanceConfig,
     pub sandbox: SandboxConfig,
+    pub docker: DockerConfig,
 }
 
 impl Default for Config {
@@ -31,9 +35,12 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             data_dir: PathBuf::from("./kindling-data"),
             default_runtime: RuntimeKind::Sandbox,
+            runtimes: RuntimeKind::ALL.to_vec(),
             limits: Limits::default(),
             pool: PoolConfig::default(),
+            instance: InstanceConfig::default(),
             sandbox: SandboxConfig::default(),
+            docker: DockerConfig::default(),
         }
     }
 }
@@ -120,12 +127,6 @@ pub struct SandboxConfig {
     /// Host uid and gid the function runs as.
     pub uid: u32,
     pub gid: u32,
-    /// Processes and threads one instance may have (cgroup pids controller).
-    pub pids_max: u32,
-    /// CPU time one instance may use, in CPUs (cgroup CPU quota).
-    pub cpus: f64,
-    /// Size cap of the instance's private `/tmp`.
-    pub tmp_size_mb: u32,
     /// Mount point of the cgroup file system.
     pub cgroup_root: PathBuf,
     /// Extra host directories mounted read-only at the same path (e.g. a virtualenv).
@@ -140,11 +141,56 @@ impl Default for SandboxConfig {
             helper: None,
             uid: 65534,
             gid: 65534,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            extra_read_only: Vec::new(),
+        }
+    }
+}
+
+/// Limits every instance gets, whatever its runtime (its memory limit is its function's).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Processes and threads one instance may have.
+    pub pids_max: u32,
+    /// CPU time one instance may use, in CPUs.
+    pub cpus: f64,
+    /// Size cap of the instance's private, writable `/tmp`.
+    pub tmp_size_mb: u32,
+}
+
+impl Default for InstanceConfig {
+    fn default() -> Self {
+        Self {
             pids_max: 128,
             cpus: 1.0,
             tmp_size_mb: 64,
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
-            extra_read_only: Vec::new(),
+        }
+    }
+}
+
+/// Settings of the `docker` and `gvisor` runtimes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DockerConfig {
+    /// The Docker Engine API address (`unix:///var/run/docker.sock`, `tcp://host:2375`); by
+    /// default `DOCKER_HOST`, else the local socket.
+    pub host: Option<String>,
+    /// Image for Python functions: anything with `/bin/sh` and `python3` on its PATH.
+    pub python_image: String,
+    /// Image for JavaScript functions: anything with `/bin/sh` and `node` on its PATH.
+    pub node_image: String,
+    /// Name of the gVisor OCI runtime registered with the Docker engine.
+    pub gvisor_runtime: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            python_image: "python:3.12-slim".to_owned(),
+            node_image: "node:20-slim".to_owned(),
+            gvisor_runtime: "runsc".to_owned(),
         }
     }
 }
@@ -173,7 +219,11 @@ impl Config {
         figment
             .merge(
                 Env::prefixed("KINDLING_")
-                    .filter(|key| !CLIENT_ENV_KEYS.contains(&key.as_str()))
+                    .filter(|key| {
+                        !CLIENT_ENV_KEYS
+                            .iter()
+                            .any(|client| key.as_str().eq_ignore_ascii_case(client))
+                    })
                     .split("__"),
             )
             .merge(Serialized::globals(overrides))

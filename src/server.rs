@@ -16,6 +16,7 @@ use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
+use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
 use crate::runtimes::{Runtime, RuntimeKind};
 use crate::store::{InvocationWriter, Store, StoreError};
@@ -68,7 +69,11 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         registry.clone(),
         writer,
         config.limits.clone(),
-        PoolLimits::new(&config.pool, config.limits.default_memory_mb),
+        PoolLimits::new(
+            &config.pool,
+            config.instance,
+            config.limits.default_memory_mb,
+        ),
     )
     .await;
     for (kind, runtime) in engine.runtimes() {
@@ -98,18 +103,26 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     })
 }
 
-/// Every runtime kind, or the reason this host cannot offer it.
+/// Every runtime kind, or the reason this server cannot offer it.
 fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
-    let sandbox = SandboxRuntime::new(&config.sandbox, &config.data_dir)
-        .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>);
-    let mut runtimes = BTreeMap::from([(RuntimeKind::Sandbox, sandbox)]);
-    for kind in [RuntimeKind::Docker, RuntimeKind::Gvisor] {
-        runtimes.insert(
-            kind,
-            Err("this build of kindling does not include it yet".to_owned()),
-        );
-    }
-    runtimes
+    RuntimeKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let runtime: RuntimeSlot = if !config.runtimes.contains(&kind) {
+                Err("it is not enabled in this server's configuration (`runtimes`)".to_owned())
+            } else if kind == RuntimeKind::Sandbox {
+                SandboxRuntime::new(&config.sandbox, &config.data_dir)
+                    .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>)
+            } else {
+                Ok(Arc::new(DockerRuntime::new(
+                    kind,
+                    &config.docker,
+                    &config.data_dir,
+                )))
+            };
+            (kind, runtime)
+        })
+        .collect()
 }
 
 impl Server {

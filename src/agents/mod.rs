@@ -17,6 +17,16 @@ const NODE_AGENT: &str = include_str!("node.js");
 /// so that nothing the function reads from stdin or prints can touch the protocol.
 const SHUFFLE_FDS: &str = "exec 4<&0 0</dev/null 3>&1 1>&2; exec \"$@\"";
 
+/// The environment every agent starts with, whatever its runtime (which adds a `PATH` of its own
+/// when it must). The engine's environment is never passed; function env vars are set by the agent
+/// itself, at load.
+pub const AGENT_ENV: &[&str] = &[
+    "HOME=/tmp",
+    "TMPDIR=/tmp",
+    "LANG=C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE=1",
+];
+
 /// A language functions can be written in.
 #[derive(
     Debug,

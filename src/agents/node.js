@@ -79,6 +79,21 @@ function send(frame) {
   writeAll(REPLIES, wellFormed);
 }
 
+// Marks the end of an invocation's output on stderr (docs/protocol.md); set at load.
+let logEnd = '';
+
+// Sends an invocation's result, after the marker that ends its output.
+function answer(frame) {
+  if (logEnd) {
+    try {
+      writeAll(2, logEnd);
+    } catch {
+      // The function closed its stderr: the engine stops waiting for the marker on its own.
+    }
+  }
+  send(frame);
+}
+
 function fatal(message) {
   writeAll(2, `kindling agent: ${message}\n`);
   exitProcess(70);
@@ -175,7 +190,7 @@ function handlerServer(handler) {
       if (done) return;
       done = true;
       current = null;
-      send(frame);
+      answer(frame);
     };
     const succeed = (value) => finish(resultFrame(id, value));
     const fail = (err) => finish(errorFrame(id, describe(err)));
@@ -244,9 +259,9 @@ function scriptServer(script) {
       const output = Buffer.concat(chunks);
       if (error) {
         writeAll(2, output); // what it printed before failing belongs in its logs
-        send(errorFrame(id, error));
+        answer(errorFrame(id, error));
       } else {
-        send(stdoutFrame(id, output));
+        answer(stdoutFrame(id, output));
       }
     };
     const fail = (err) => finish(err instanceof ExitRequest && err.status === 0 ? null : describe(err));
@@ -481,6 +496,7 @@ function load(req) {
       version: String(info.version ?? ''),
       memoryMb: Number(info.memory_mb ?? 0),
     };
+    logEnd = String(req.log_end ?? '');
     const name = req.handler || 'handler';
     if (!IDENTIFIER.test(name)) throw namedError('Runtime.HandlerNotFound', `invalid handler name ${JSON.stringify(name)}`);
     const code = String(req.code);

@@ -56,6 +56,8 @@ pub struct Load<'a> {
     pub code: &'a str,
     pub handler: &'a str,
     pub env: &'a BTreeMap<String, String>,
+    /// Written by the agent to its output after each invocation, before the result.
+    pub log_end: &'a str,
     pub function: FunctionMeta<'a>,
 }
 

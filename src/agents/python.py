@@ -292,6 +292,7 @@ def main():
     version = "%d.%d.%d" % sys.version_info[:3]
     write_all(REPLIES, reply({"type": "hello", "language": "python", "version": version}))
     serve = None
+    log_end = b""
     agent = os.getpid()
     for line in requests:
         try:
@@ -303,10 +304,16 @@ def main():
             frame = serve(req)
         elif kind == "load" and serve is None:
             frame, serve = load(req)
+            log_end = str(req.get("log_end") or "").encode()
         else:
             protocol_error("unexpected %r frame" % (kind,))
         if os.getpid() != agent:  # a child the function forked came back here: only one may answer
             os._exit(0)
+        if kind == "invoke" and log_end:
+            try:
+                write_all(2, log_end)  # everything the function printed comes before this
+            except OSError:
+                pass
         write_all(REPLIES, frame)
         reap_children()
     os._exit(0)

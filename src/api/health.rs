@@ -60,6 +60,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let runtimes: BTreeMap<RuntimeKind, RuntimeHealth> = state
         .engine
         .runtimes()
+        .into_iter()
         .map(|(kind, runtime)| {
             let health = match runtime {
                 Ok(runtime) => RuntimeHealth {
@@ -70,7 +71,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
                         .collect(),
                 },
                 Err(reason) => RuntimeHealth {
-                    availability: Err(reason.to_owned()).into(),
+                    availability: Err(reason).into(),
                     languages: BTreeMap::new(),
                 },
             };

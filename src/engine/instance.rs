@@ -7,11 +7,12 @@
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use tokio_util::codec::{FramedRead, LinesCodec};
 
 use super::logs::LogTail;
+use super::output::Output;
 use super::pool::Slot;
 use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Mode, Reply};
@@ -19,6 +20,9 @@ use crate::runtimes::InstanceSpec;
 use crate::runtimes::{
     BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError,
 };
+
+/// How long the end-of-output marker may trail the reply before the logs are taken as they are.
+const MARKER_GRACE: Duration = Duration::from_millis(500);
 
 /// Why an exchange with an agent failed.
 #[derive(Debug)]
@@ -41,8 +45,7 @@ pub struct Instance {
     pub mode: Option<Mode>,
     stdin: BoxWrite,
     replies: FramedRead<BoxRead, LinesCodec>,
-    /// `None` once the output stream has ended.
-    output: Option<BoxRead>,
+    output: Output,
     control: Box<dyn InstanceControl>,
     pub started: Instant,
     pub last_used: Instant,
@@ -89,7 +92,7 @@ impl Instance {
             mode: None,
             stdin,
             replies: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_FRAME_BYTES)),
-            output: Some(stderr),
+            output: Output::new(stderr),
             control,
             started: now,
             last_used: now,
@@ -122,45 +125,45 @@ impl Instance {
         // lot cannot block on its output pipe while we block on its input pipe.
         let mut unsent = request.unwrap_or_default();
         let mut chunk = [0u8; 8192];
-        loop {
+        self.output.begin(logs);
+        let reply = loop {
             tokio::select! {
                 biased;
-                frame = self.replies.next() => {
-                    let reply = match frame {
-                        Some(Ok(line)) => protocol::decode(&line).map_err(Failure::Protocol),
-                        Some(Err(e)) => Err(Failure::Protocol(e.to_string())),
-                        None => Err(Failure::Died),
-                    };
-                    self.drain_output(&mut chunk, logs);
-                    return reply;
-                }
+                frame = self.replies.next() => break match frame {
+                    Some(Ok(line)) => protocol::decode(&line).map_err(Failure::Protocol)?,
+                    Some(Err(e)) => return Err(Failure::Protocol(e.to_string())),
+                    None => return Err(Failure::Died),
+                },
                 written = self.stdin.write(unsent), if !unsent.is_empty() => match written {
                     Ok(n) if n > 0 => unsent = &unsent[n..],
                     _ => return Err(Failure::Died),
                 },
-                read = read_output(&mut self.output, &mut chunk) => match read {
-                    Ok(0) | Err(_) => self.output = None,
-                    Ok(n) => logs.push(&chunk[..n]),
-                },
+                () = self.output.read(&mut chunk, logs) => {}
                 _ = tokio::time::sleep_until(deadline) => return Err(Failure::Timeout),
             }
-        }
-    }
-
-    /// Takes what the instance printed before its reply: a write to the output pipe completes
-    /// before the agent writes its reply, so it is already there to read.
-    fn drain_output(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
-        while let Some(output) = self.output.as_mut() {
-            match output.read(chunk).now_or_never() {
-                Some(Ok(n)) if n > 0 => logs.push(&chunk[..n]),
-                Some(_) => self.output = None,
-                None => break,
+        };
+        // What the function printed before it returned is in the output pipe already, or — where
+        // output and replies are not ordered — arrives shortly, up to the end-of-output marker.
+        self.output.read_ready(&mut chunk, logs);
+        if matches!(reply, Reply::Result { .. }) && self.output.has_marker() {
+            let grace = deadline.min(tokio::time::Instant::now() + MARKER_GRACE);
+            while !self.output.ended() {
+                tokio::select! {
+                    () = self.output.read(&mut chunk, logs) => {}
+                    _ = tokio::time::sleep_until(grace) => break,
+                }
             }
         }
+        Ok(reply)
     }
 
-    pub fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()> {
-        self.control.set_memory_limit(memory_mb)
+    /// From now on, each invocation's output ends with `marker` (sent to the agent at load).
+    pub fn set_log_marker(&mut self, marker: &str) {
+        self.output.set_marker(marker.as_bytes().to_vec());
+    }
+
+    pub async fn set_memory_limit(&mut self, memory_mb: u32) -> std::io::Result<()> {
+        self.control.set_memory_limit(memory_mb).await
     }
 
     /// Whether an idle instance is still there: its reply stream has neither ended nor carried
@@ -170,8 +173,13 @@ impl Instance {
     }
 
     /// What a failure means for the invocation that hit it.
-    pub fn explain(&self, failure: &Failure, timeout: Duration) -> (super::Status, FunctionError) {
+    pub async fn explain(
+        &mut self,
+        failure: &Failure,
+        timeout: Duration,
+    ) -> (super::Status, FunctionError) {
         use super::Status;
+        let out_of_memory = matches!(failure, Failure::Died) && self.control.out_of_memory().await;
         match failure {
             Failure::Timeout => (
                 Status::Timeout,
@@ -180,7 +188,7 @@ impl Instance {
                     format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
                 ),
             ),
-            Failure::Died if self.control.out_of_memory() => (
+            Failure::Died if out_of_memory => (
                 Status::OutOfMemory,
                 FunctionError::platform(
                     "Runtime.OutOfMemory",
@@ -210,12 +218,5 @@ impl Instance {
     /// Kills the instance and releases everything it held.
     pub async fn kill(mut self) {
         self.control.kill().await;
-    }
-}
-
-async fn read_output(output: &mut Option<BoxRead>, chunk: &mut [u8]) -> std::io::Result<usize> {
-    match output {
-        Some(output) => output.read(chunk).await,
-        None => std::future::pending().await,
     }
 }

@@ -17,11 +17,12 @@
 mod instance;
 mod logs;
 mod outcome;
+mod output;
 mod pool;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -33,7 +34,7 @@ use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
 use crate::functions::{Function, Registry, registry::Scope};
-use crate::runtimes::{InstanceLimits, InstanceSpec, Runtime, RuntimeKind};
+use crate::runtimes::{InstanceSpec, Runtime, RuntimeKind, StartError};
 use crate::store::{Invocation, InvocationWriter, StoreError};
 
 pub use instance::{BootError, Failure, Instance};
@@ -83,6 +84,8 @@ pub struct Engine {
 
 struct Inner {
     runtimes: BTreeMap<RuntimeKind, RuntimeSlot>,
+    /// Whether each runtime answered its last check.
+    health: RwLock<BTreeMap<RuntimeKind, Result<(), String>>>,
     pool: Pool,
     registry: Arc<Registry>,
     writer: InvocationWriter,
@@ -104,6 +107,8 @@ struct Acquired {
 /// Why no instance could be had for an invocation.
 enum Refusal {
     Throttled(Throttled),
+    /// The runtime stopped answering.
+    Unavailable(String),
     /// Starting or loading failed: the invocation ends so, having started this way.
     Failed(Ending, StartKind),
 }
@@ -139,28 +144,32 @@ impl Engine {
         let tasks = TaskTracker::new();
         let pool = Pool::new(pool, tasks.clone());
         let mut checked = BTreeMap::new();
+        let mut health = BTreeMap::new();
         for (kind, slot) in runtimes {
-            let slot = match slot {
-                Ok(runtime) => {
+            if let Ok(runtime) = &slot {
+                // A runtime that does not answer (a stopped Docker engine) may come back; one that
+                // answers but cannot start an instance is broken for good.
+                let answer = runtime.check().await;
+                if answer.is_ok() {
                     runtime.reap_orphans().await;
                     match probe(&pool, runtime.as_ref()).await {
-                        Ok(instance) if pool.limits.prewarm > 0 => {
-                            pool.put_generic(instance);
-                            Ok(runtime)
+                        Ok(Some(instance)) if pool.limits.prewarm > 0 => pool.put_generic(instance),
+                        Ok(Some(instance)) => instance.kill().await,
+                        // No language to try yet (a missing image): each says why on use.
+                        Ok(None) => {}
+                        Err(reason) => {
+                            checked.insert(kind, Err(reason));
+                            continue;
                         }
-                        Ok(instance) => {
-                            instance.kill().await;
-                            Ok(runtime)
-                        }
-                        Err(reason) => Err(reason),
                     }
                 }
-                Err(reason) => Err(reason),
-            };
+                health.insert(kind, answer);
+            }
             checked.insert(kind, slot);
         }
         let inner = Arc::new(Inner {
             runtimes: checked,
+            health: RwLock::new(health),
             pool,
             registry,
             writer,
@@ -178,14 +187,13 @@ impl Engine {
         self.inner.pool.snapshot()
     }
 
-    /// Each runtime, or why this host cannot offer it.
-    pub fn runtimes(&self) -> impl Iterator<Item = (RuntimeKind, Result<&dyn Runtime, &str>)> {
-        self.inner.runtimes.iter().map(|(kind, slot)| {
-            (
-                *kind,
-                slot.as_ref().map(|r| r.as_ref()).map_err(String::as_str),
-            )
-        })
+    /// Each runtime, or why it cannot be used right now.
+    pub fn runtimes(&self) -> Vec<(RuntimeKind, Result<Arc<dyn Runtime>, String>)> {
+        self.inner
+            .runtimes
+            .keys()
+            .map(|kind| (*kind, self.inner.available(*kind)))
+            .collect()
     }
 
     /// Runs one invocation of `function` and records it. The invocation runs in its own task: a
@@ -196,26 +204,16 @@ impl Engine {
         request: InvokeRequest,
     ) -> Result<Arc<Invocation>, InvokeError> {
         let kind = request.runtime.unwrap_or(function.runtime);
-        let runtime = match self.inner.runtimes.get(&kind) {
-            Some(Ok(runtime)) => runtime.clone(),
-            Some(Err(reason)) => {
-                return Err(InvokeError::RuntimeUnavailable {
-                    runtime: kind,
-                    reason: reason.clone(),
-                });
-            }
-            None => {
-                return Err(InvokeError::RuntimeUnavailable {
-                    runtime: kind,
-                    reason: "it is not configured".to_owned(),
-                });
-            }
+        let unavailable = |reason| InvokeError::RuntimeUnavailable {
+            runtime: kind,
+            reason,
         };
+        let runtime = self.inner.available(kind).map_err(unavailable)?;
         if let Err(reason) = runtime.supports(function.language) {
-            return Err(InvokeError::RuntimeUnavailable {
-                runtime: kind,
-                reason: format!("{} functions cannot run: {reason}", function.language),
-            });
+            return Err(unavailable(format!(
+                "{} functions cannot run: {reason}",
+                function.language
+            )));
         }
         if self.inner.tasks.is_closed() {
             return Err(InvokeError::ShuttingDown);
@@ -258,6 +256,45 @@ impl Engine {
 }
 
 impl Inner {
+    /// The runtime of `kind`, unless it is missing on this host or failed its last check.
+    fn available(&self, kind: RuntimeKind) -> Result<Arc<dyn Runtime>, String> {
+        let runtime = match self.runtimes.get(&kind) {
+            Some(Ok(runtime)) => runtime,
+            Some(Err(reason)) => return Err(reason.clone()),
+            None => return Err("it is not configured".to_owned()),
+        };
+        match self
+            .health
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kind)
+        {
+            Some(Err(reason)) => Err(reason.clone()),
+            _ => Ok(runtime.clone()),
+        }
+    }
+
+    /// Records whether a runtime answers, logging when that changes.
+    fn set_health(&self, kind: RuntimeKind, answer: Result<(), String>) {
+        let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
+        let before = health.insert(kind, answer.clone());
+        match (before.map(|b| b.is_ok()), answer) {
+            (Some(true), Err(reason)) => {
+                tracing::warn!(runtime = %kind, "runtime unavailable: {reason}")
+            }
+            (Some(false), Ok(())) => tracing::info!(runtime = %kind, "runtime available again"),
+            _ => {}
+        }
+    }
+
+    /// Checks every runtime that can change its mind (all of them; the sandbox answers at once).
+    async fn check_runtimes(&self) {
+        for runtime in self.runtimes.values().flatten() {
+            let answer = runtime.check().await;
+            self.set_health(runtime.kind(), answer);
+        }
+    }
+
     async fn run(
         &self,
         function: Arc<Function>,
@@ -285,6 +322,12 @@ impl Inner {
                     return self
                         .refuse(&function, runtime.kind(), started_at, refusal)
                         .await;
+                }
+                Err(Refusal::Unavailable(reason)) => {
+                    return Err(InvokeError::RuntimeUnavailable {
+                        runtime: runtime.kind(),
+                        reason,
+                    });
                 }
                 Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0),
                 Ok(Acquired {
@@ -415,8 +458,12 @@ impl Inner {
         runtime: &dyn Runtime,
     ) -> Result<(Instance, StartKind), Refusal> {
         let species = (runtime.kind(), function.language);
-        if let Some(instance) = self.pool.take_generic(species, function.memory_mb) {
-            match instance.set_memory_limit(function.memory_mb) {
+        if let Some(mut instance) = self.pool.take_generic(species, function.memory_mb) {
+            let limit = match function.memory_mb == self.pool.limits.generic_memory_mb {
+                true => Ok(()),
+                false => instance.set_memory_limit(function.memory_mb).await,
+            };
+            match limit {
                 Ok(()) => return Ok((instance, StartKind::Prewarmed)),
                 // Lowering the limit below what the idle interpreter already uses fails.
                 Err(e) => {
@@ -430,20 +477,21 @@ impl Inner {
             .book(function.memory_mb)
             .await
             .map_err(Refusal::Throttled)?;
-        let instance = self
-            .boot(runtime, function.language, slot)
-            .await
-            .map_err(|e| {
+        match self.boot(runtime, function.language, slot).await {
+            Ok(instance) => Ok((instance, StartKind::Cold)),
+            Err(BootError::Runtime(StartError::Unavailable(reason))) => {
+                self.set_health(runtime.kind(), Err(reason.clone()));
+                Err(Refusal::Unavailable(reason))
+            }
+            Err(e) => {
                 tracing::warn!(function = %function.name, error = %e, "instance start failed");
-                Refusal::Failed(
-                    Ending::failed(
-                        Status::Crashed,
-                        FunctionError::platform("Runtime.StartError", e.to_string()),
-                    ),
+                let error = FunctionError::platform("Runtime.StartError", e.to_string());
+                Err(Refusal::Failed(
+                    Ending::failed(Status::Crashed, error),
                     StartKind::Cold,
-                )
-            })?;
-        Ok((instance, StartKind::Cold))
+                ))
+            }
+        }
     }
 
     /// Starts a new instance of `language` under its slot's memory limit.
@@ -455,7 +503,7 @@ impl Inner {
     ) -> Result<Instance, BootError> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let _starting = self.pool.mark_starting((runtime.kind(), language));
-        boot(runtime, id, language, slot).await
+        boot(&self.pool, runtime, id, language, slot).await
     }
 
     /// Specialises a generic instance to `function`.
@@ -472,11 +520,13 @@ impl Inner {
             )
         })?;
         let timeout = Duration::from_secs(function.timeout.into());
+        let log_end = format!("\u{1e}kindling:end:{}\u{1e}", uuid::Uuid::new_v4().simple());
         let frame = protocol::encode(&protocol::Load {
             kind: "load",
             code: &code,
             handler: &function.handler,
             env: &function.env,
+            log_end: &log_end,
             function: FunctionMeta {
                 name: &function.name,
                 version: function.version,
@@ -490,16 +540,17 @@ impl Inner {
         {
             Ok(Reply::Loaded(mode)) => {
                 instance.mode = Some(mode);
+                instance.set_log_marker(&log_end);
                 Ok(())
             }
             Ok(Reply::LoadFailed(error)) => Err(Ending::failed(Status::Error, error)),
             Ok(other) => {
                 let failure = Failure::Protocol(format!("expected 'loaded', got {other:?}"));
-                let (status, error) = instance.explain(&failure, timeout);
+                let (status, error) = instance.explain(&failure, timeout).await;
                 Err(Ending::failed(status, error))
             }
             Err(failure) => {
-                let (status, error) = instance.explain(&failure, timeout);
+                let (status, error) = instance.explain(&failure, timeout).await;
                 Err(Ending::failed(status, error))
             }
         }
@@ -547,7 +598,7 @@ impl Inner {
             Err(failure) => failure,
         };
         tracing::debug!(function = %function.name, ?failure, "instance failed");
-        let (status, error) = instance.explain(&failure, timeout);
+        let (status, error) = instance.explain(&failure, timeout).await;
         Err(Ending::failed(status, error))
     }
 
@@ -581,6 +632,7 @@ impl Inner {
     /// ones that expired or died, and keeps `min_warm` instances of each function ready.
     async fn maintain(self: Arc<Self>) {
         loop {
+            self.check_runtimes().await;
             self.pool.reap();
             self.refill().await;
             self.provision().await;
@@ -595,7 +647,10 @@ impl Inner {
     /// Starts generic instances until each runtime and language has `prewarm` of them, as long as
     /// there is room without evicting anything.
     async fn refill(&self) {
-        for runtime in self.runtimes.values().flatten() {
+        for kind in self.runtimes.keys() {
+            let Ok(runtime) = self.available(*kind) else {
+                continue;
+            };
             for language in Language::ALL {
                 if runtime.supports(language).is_err() {
                     continue;
@@ -628,7 +683,7 @@ impl Inner {
             if function.min_warm == 0 {
                 continue;
             }
-            let Some(Ok(runtime)) = self.runtimes.get(&function.runtime) else {
+            let Ok(runtime) = self.available(function.runtime) else {
                 continue;
             };
             if runtime.supports(function.language).is_err() {
@@ -676,6 +731,7 @@ impl Inner {
 
 /// Starts instance `id` of `language` on `runtime`, under its slot's memory limit.
 async fn boot(
+    pool: &Pool,
     runtime: &dyn Runtime,
     id: u64,
     language: Language,
@@ -684,34 +740,26 @@ async fn boot(
     let spec = InstanceSpec {
         id,
         language,
-        limits: InstanceLimits {
-            memory_mb: slot.memory_mb(),
-        },
+        limits: pool.limits.instance(slot.memory_mb()),
     };
     Instance::start(runtime, spec, slot, Instant::now() + BOOT_TIMEOUT).await
 }
 
-/// Starts one instance of the first language `runtime` supports; the error says why it cannot.
-async fn probe(pool: &Pool, runtime: &dyn Runtime) -> Result<Instance, String> {
-    let mut reasons = Vec::new();
-    let Some(language) =
-        Language::ALL
-            .into_iter()
-            .find(|language| match runtime.supports(*language) {
-                Ok(()) => true,
-                Err(reason) => {
-                    reasons.push(format!("{language}: {reason}"));
-                    false
-                }
-            })
+/// Starts one instance of the first language `runtime` supports (`None` when it supports none
+/// yet); the error says why it cannot.
+async fn probe(pool: &Pool, runtime: &dyn Runtime) -> Result<Option<Instance>, String> {
+    let Some(language) = Language::ALL
+        .into_iter()
+        .find(|language| runtime.supports(*language).is_ok())
     else {
-        return Err(format!("it can run no language ({})", reasons.join("; ")));
+        return Ok(None);
     };
     let slot = pool
         .try_book(pool.limits.generic_memory_mb, false)
         .ok_or("the pool has no room for a single instance")?;
-    boot(runtime, 0, language, slot)
+    boot(pool, runtime, 0, language, slot)
         .await
+        .map(Some)
         .map_err(|e| format!("a test instance failed: {e}"))
 }
 

@@ -17,9 +17,9 @@ use tokio_util::task::TaskTracker;
 use super::instance::Instance;
 use super::outcome::StartKind;
 use crate::agents::Language;
-use crate::config::PoolConfig;
+use crate::config::{InstanceConfig, PoolConfig};
 use crate::functions::VersionKey;
-use crate::runtimes::RuntimeKind;
+use crate::runtimes::{InstanceLimits, RuntimeKind};
 
 /// What an idle specialised instance can serve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -43,10 +43,12 @@ pub struct PoolLimits {
     pub max_queue: u32,
     /// The memory limit generic instances start with, before they learn their function's.
     pub generic_memory_mb: u32,
+    /// Every instance's other limits.
+    pub instance: InstanceConfig,
 }
 
 impl PoolLimits {
-    pub fn new(config: &PoolConfig, generic_memory_mb: u32) -> Self {
+    pub fn new(config: &PoolConfig, instance: InstanceConfig, generic_memory_mb: u32) -> Self {
         let memory_budget_mb = if config.memory_budget_mb > 0 {
             config.memory_budget_mb
         } else {
@@ -61,6 +63,17 @@ impl PoolLimits {
             queue_timeout: Duration::from_millis(config.queue_timeout_ms),
             max_queue: config.max_queue,
             generic_memory_mb,
+            instance,
+        }
+    }
+
+    /// The limits of an instance booked at `memory_mb`.
+    pub fn instance(&self, memory_mb: u32) -> InstanceLimits {
+        InstanceLimits {
+            memory_mb,
+            pids_max: self.instance.pids_max,
+            cpus: self.instance.cpus,
+            tmp_size_mb: self.instance.tmp_size_mb,
         }
     }
 }

@@ -31,12 +31,12 @@ struct FakeInstance {
 }
 
 impl InstanceControl for FakeInstance {
-    fn set_memory_limit(&self, _memory_mb: u32) -> std::io::Result<()> {
-        Ok(())
+    fn set_memory_limit(&self, _memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async { Ok(()) })
     }
 
-    fn out_of_memory(&self) -> bool {
-        false
+    fn out_of_memory(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { false })
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {
@@ -49,6 +49,10 @@ impl InstanceControl for FakeInstance {
 impl Runtime for FakeRuntime {
     fn kind(&self) -> RuntimeKind {
         self.kind
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn supports(&self, _language: Language) -> Result<(), String> {

@@ -4,10 +4,12 @@
 //! back its three streams plus an [`InstanceControl`]; everything above — the protocol, timeouts,
 //! logs — is the engine's and is the same for every runtime.
 
+pub mod docker;
 pub mod fake;
 pub mod sandbox;
 
 use std::fmt;
+use std::path::Path;
 use std::pin::Pin;
 use std::str::FromStr;
 
@@ -76,10 +78,22 @@ impl FromStr for RuntimeKind {
     }
 }
 
+/// A name for this server's instances that stays the same across restarts (it comes from the
+/// data dir), so that a restarted server finds what a crashed run left behind, and two servers on
+/// one host never touch each other's instances.
+pub fn server_id(data_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    let data_dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    hex::encode(&Sha256::digest(data_dir.as_os_str().as_encoded_bytes())[..6])
+}
+
 /// Resource limits of one instance.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InstanceLimits {
     pub memory_mb: u32,
+    pub pids_max: u32,
+    pub cpus: f64,
+    pub tmp_size_mb: u32,
 }
 
 /// What to start.
@@ -108,10 +122,10 @@ pub struct Spawned {
 /// Control of one running instance, kept by the engine for the instance's whole life.
 pub trait InstanceControl: Send + Sync {
     /// Changes the memory limit (a generic instance is specialised to a function's limit).
-    fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()>;
+    fn set_memory_limit(&self, memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>>;
 
     /// Whether the kernel killed something in the instance for exceeding its memory limit.
-    fn out_of_memory(&self) -> bool;
+    fn out_of_memory(&self) -> BoxFuture<'_, bool>;
 
     /// Kills every process of the instance, waits until they are gone and removes what the
     /// runtime created for it. Safe to call on an instance that already died.
@@ -129,13 +143,22 @@ pub enum StartError {
         language: Language,
         reason: String,
     },
+    /// The runtime itself is gone (e.g. its Docker engine stopped answering).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Other(String),
 }
 
 /// A place where instances run.
 pub trait Runtime: Send + Sync {
     fn kind(&self) -> RuntimeKind;
 
-    /// Whether this runtime can run `language` here, and why not.
+    /// Whether the runtime can start instances right now (its Docker engine answers, say); the
+    /// error says why not. Called at start-up and then periodically.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+
+    /// Whether this runtime can run `language` here, and why not (as of the last check).
     fn supports(&self, language: Language) -> Result<(), String>;
 
     /// Starts one instance of `spec.language`'s agent under `spec.limits`.

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use kindling::config::Config;
+use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -17,16 +18,24 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// A server with default settings.
+/// The image `scripts/build-images` builds for the Docker-based runtimes (this project's test
+/// machines cannot pull the official ones).
+pub const LOCAL_IMAGE: &str = "kindling/runtime:bookworm";
+
+/// A server with default settings, offering the sandbox runtime only.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// A server whose settings `configure` may change first.
+/// A server whose settings `configure` may change first (it offers the sandbox runtime only
+/// unless `configure` says otherwise).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_data_dir(data_dir.path());
+    config.runtimes = vec![RuntimeKind::Sandbox];
     config.sandbox.helper = Some(env!("CARGO_BIN_EXE_kindling").into());
+    config.docker.python_image = LOCAL_IMAGE.to_owned();
+    config.docker.node_image = LOCAL_IMAGE.to_owned();
     configure(&mut config);
     let server = kindling::server::build(config)
         .await
@@ -49,6 +58,23 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         stop: Some(stop),
         server: Some(server),
     }
+}
+
+/// A server whose default runtime is `runtime`, which it must be able to run.
+pub async fn spawn_runtime(runtime: RuntimeKind) -> TestApp {
+    let app = spawn_app_with(|config| {
+        config.runtimes = vec![runtime];
+        config.default_runtime = runtime;
+        config.pool.prewarm = 1;
+    })
+    .await;
+    let (_, health) = app.get("/health").await;
+    assert_eq!(
+        health["runtimes"][runtime.as_str()]["available"],
+        true,
+        "the {runtime} runtime must be available for this test (scripts/docker-setup, scripts/build-images): {health}"
+    );
+    app
 }
 
 impl TestApp {

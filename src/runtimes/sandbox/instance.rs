@@ -40,12 +40,12 @@ impl SandboxInstance {
 }
 
 impl InstanceControl for SandboxInstance {
-    fn set_memory_limit(&self, memory_mb: u32) -> std::io::Result<()> {
-        self.cgroup.set_memory_limit(memory_mb)
+    fn set_memory_limit(&self, memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async move { self.cgroup.set_memory_limit(memory_mb) })
     }
 
-    fn out_of_memory(&self) -> bool {
-        self.cgroup.oom_kills() > 0
+    fn out_of_memory(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { self.cgroup.oom_kills() > 0 })
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {

@@ -18,13 +18,12 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sha2::{Digest, Sha256};
 
 use self::cgroup::{CgroupLimits, CgroupTree};
 use self::instance::SandboxInstance;
 use self::policy::{LaunchPlan, Mount};
-use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError};
-use crate::agents::Language;
+use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, server_id};
+use crate::agents::{AGENT_ENV, Language};
 use crate::config::SandboxConfig;
 
 /// The hidden subcommand that runs [`exec::run`].
@@ -70,7 +69,7 @@ impl SandboxRuntime {
         let etc = sandbox_dir.join("etc");
         policy::write_etc(&etc, config.uid, config.gid)
             .map_err(|e| format!("cannot write {}: {e}", etc.display()))?;
-        let mounts = policy::root_mounts(&etc, &config.extra_read_only, config.tmp_size_mb);
+        let mounts = policy::root_mounts(&etc, &config.extra_read_only);
         if policy::is_visible(&mounts, &data_dir) {
             return Err(format!(
                 "the data dir {} is inside a directory the sandbox mounts; move it elsewhere",
@@ -80,8 +79,7 @@ impl SandboxRuntime {
         if !policy::is_visible(&mounts, Path::new("/bin/sh")) || !Path::new("/bin/sh").exists() {
             return Err("/bin/sh, which starts the agents, is missing".to_owned());
         }
-        let server = hex::encode(&Sha256::digest(data_dir.as_os_str().as_encoded_bytes())[..6]);
-        let cgroups = CgroupTree::open(&config.cgroup_root, &server)?;
+        let cgroups = CgroupTree::open(&config.cgroup_root, &server_id(&data_dir))?;
         let roots = sandbox_dir.join("roots");
         std::fs::create_dir_all(&roots)
             .map_err(|e| format!("cannot create {}: {e}", roots.display()))?;
@@ -117,8 +115,8 @@ impl Shared {
             &name,
             CgroupLimits {
                 memory_mb: spec.limits.memory_mb,
-                pids_max: self.config.pids_max,
-                cpus: self.config.cpus,
+                pids_max: spec.limits.pids_max,
+                cpus: spec.limits.cpus,
             },
         )?;
         let root = self.roots.join(&name);
@@ -127,9 +125,12 @@ impl Shared {
         let plan = LaunchPlan {
             root,
             cgroup_procs: instance.cgroup().procs_files(),
-            mounts: self.mounts.clone(),
+            mounts: policy::with_tmp(&self.mounts, spec.limits.tmp_size_mb),
             argv: spec.language.agent_command(interpreter),
-            env: policy::BASE_ENV.iter().map(|v| v.to_string()).collect(),
+            env: std::iter::once(policy::PATH)
+                .chain(AGENT_ENV.iter().copied())
+                .map(str::to_owned)
+                .collect(),
             uid: self.config.uid,
             gid: self.config.gid,
             engine_pid: std::process::id(),
@@ -162,6 +163,11 @@ impl Shared {
 impl Runtime for SandboxRuntime {
     fn kind(&self) -> RuntimeKind {
         RuntimeKind::Sandbox
+    }
+
+    /// Everything the sandbox needs was checked when it was created.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
     }
 
     fn supports(&self, language: Language) -> Result<(), String> {

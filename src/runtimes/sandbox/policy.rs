@@ -101,15 +101,8 @@ pub const DENIED_CLONE_FLAGS: &[u64] = &[
 /// Open files per process, and no core dumps (they would land in the capped /tmp at best).
 pub const MAX_OPEN_FILES: u64 = 1024;
 
-/// The environment every agent starts with; the engine's own environment is never passed.
-/// Function env vars are set later by the agent itself, at load.
-pub const BASE_ENV: &[&str] = &[
-    "PATH=/usr/local/bin:/usr/bin:/bin",
-    "HOME=/tmp",
-    "TMPDIR=/tmp",
-    "LANG=C.UTF-8",
-    "PYTHONDONTWRITEBYTECODE=1",
-];
+/// The search path of sandboxed agents (added to `agents::AGENT_ENV`).
+pub const PATH: &str = "PATH=/usr/local/bin:/usr/bin:/bin";
 
 pub const HOSTNAME: &str = "kindling";
 
@@ -144,8 +137,9 @@ pub struct LaunchPlan {
     pub engine_pid: u32,
 }
 
-/// The root file system of every instance: host directories, the sandbox `/etc`, `/dev`, `/tmp`.
-pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf], tmp_size_mb: u32) -> Vec<Mount> {
+/// The root file system of every instance, but `/tmp`: host directories, the sandbox `/etc`,
+/// `/dev`.
+pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf]) -> Vec<Mount> {
     let mut mounts = Vec::new();
     for dir in HOST_DIRECTORIES {
         let host = Path::new(dir);
@@ -174,9 +168,15 @@ pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf], tmp_size_mb: u32
     mounts.push(Mount::Devices {
         path: "/dev".to_owned(),
     });
+    mounts
+}
+
+/// `mounts` and a private `/tmp` of `size_mb`.
+pub fn with_tmp(mounts: &[Mount], size_mb: u32) -> Vec<Mount> {
+    let mut mounts = mounts.to_vec();
     mounts.push(Mount::Tmpfs {
         path: "/tmp".to_owned(),
-        size_mb: tmp_size_mb,
+        size_mb,
     });
     mounts
 }

@@ -1,13 +1,18 @@
-//! Hostile functions against the real sandbox: memory and fork bombs, host files, the network,
-//! /tmp, timeouts — in both languages. The server must stay healthy throughout.
+//! The core acceptance suite, run on every runtime: results, errors, context and env, logs,
+//! timeouts, memory and fork bombs, no network, no host files, a capped /tmp. One suite; the
+//! `runtime_suite!` macro instantiates it per runtime (`sandbox::…`, `docker::…`, `gvisor::…`).
+//! The Docker-based runtimes need a Docker engine with runsc and the local image
+//! (`scripts/docker-setup`, `scripts/build-images`); without them these tests fail, loudly.
 
 mod common;
 
 use std::time::Instant;
 
-use common::{TestApp, spawn_app};
+use common::{TestApp, spawn_runtime};
+use kindling::runtimes::RuntimeKind;
 use serde_json::{Value, json};
 
+/// Creates the same behaviour written in each language; returns the two function names.
 async fn both(
     app: &TestApp,
     name: &str,
@@ -26,7 +31,7 @@ async fn both(
     names
 }
 
-/// A trivial function still answers, warm, after whatever a test did.
+/// A trivial function still answers after whatever a test did.
 async fn assert_healthy(app: &TestApp) {
     if app.get("/functions/canary").await.0 != reqwest::StatusCode::OK {
         app.create_fn(
@@ -39,7 +44,7 @@ async fn assert_healthy(app: &TestApp) {
     }
     let began = Instant::now();
     let invocation = app.invoke("canary", json!({})).await;
-    assert_eq!(invocation["result"], "ok");
+    assert_eq!(invocation["result"], "ok", "{invocation}");
     assert!(
         began.elapsed().as_secs() < 5,
         "the server is slow: {:?}",
@@ -47,9 +52,58 @@ async fn assert_healthy(app: &TestApp) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn infinite_loops_time_out_on_time() {
-    let app = spawn_app().await;
+async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
+    let names = both(
+        &app,
+        "ctx",
+        "import os, sys\ndef handler(event, context):\n    print('to stdout')\n    print('to stderr', file=sys.stderr)\n    if event.get('fail'):\n        raise ValueError('bad input %d' % event['fail'])\n    return {'event': event, 'request_id': context.aws_request_id, 'name': context.function_name,\n            'memory': context.memory_limit_in_mb, 'env': os.environ.get('GREETING'), 'uid': os.getuid(), 'pid': os.getpid()}\n",
+        "exports.handler = async (event, context) => {\n  console.log('to stdout'); console.error('to stderr');\n  if (event.fail) throw new TypeError(`bad input ${event.fail}`);\n  return {event, request_id: context.awsRequestId, name: context.functionName, memory: context.memoryLimitInMB,\n          env: process.env.GREETING, uid: process.getuid(), pid: process.pid};\n};\n",
+        json!({"env": {"GREETING": "hej"}}),
+    )
+    .await;
+    for name in names {
+        for round in 0..3 {
+            let invocation = app
+                .invoke(&name, json!({"round": round, "nested": [1, "two"]}))
+                .await;
+            assert_eq!(invocation["status"], "success", "{invocation}");
+            assert_eq!(invocation["runtime"], runtime.as_str());
+            let result = &invocation["result"];
+            assert_eq!(
+                result["event"],
+                json!({"round": round, "nested": [1, "two"]})
+            );
+            assert_eq!(result["request_id"], invocation["invocation_id"]);
+            assert_eq!(result["name"], name.as_str());
+            assert_eq!(result["memory"], 128);
+            assert_eq!(result["env"], "hej");
+            assert_eq!(result["uid"], 65534, "runs unprivileged");
+            assert_eq!(result["pid"], 1, "in its own pid namespace");
+            let logs = invocation["logs"].as_str().unwrap();
+            assert_eq!(
+                logs.matches("to stdout").count(),
+                1,
+                "{name} round {round}: {logs:?}"
+            );
+            assert_eq!(
+                logs.matches("to stderr").count(),
+                1,
+                "{name} round {round}: {logs:?}"
+            );
+            assert_eq!(invocation["start"] == "warm", round > 0, "{invocation}");
+        }
+        let failed = app.invoke(&name, json!({"fail": 7})).await;
+        assert_eq!(failed["status"], "error", "{failed}");
+        assert_eq!(failed["error"]["errorMessage"], "bad input 7");
+        assert!(!failed["error"]["stackTrace"].as_array().unwrap().is_empty());
+        assert!(failed["logs"].as_str().unwrap().contains("to stdout"));
+    }
+    app.stop().await;
+}
+
+async fn infinite_loops_time_out_on_time(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
     let names = both(
         &app,
         "spin",
@@ -63,16 +117,15 @@ async fn infinite_loops_time_out_on_time() {
         let invocation = app.invoke(&name, json!({})).await;
         let elapsed = began.elapsed().as_secs_f64();
         assert_eq!(invocation["status"], "timeout", "{invocation}");
-        assert!(elapsed < 3.0, "{name}: timeout 2 s took {elapsed:.2} s");
-        assert!(invocation["duration_ms"].as_f64().unwrap() >= 2000.0);
+        assert_eq!(invocation["error"]["errorType"], "Runtime.Timeout");
+        assert!(elapsed < 3.0, "{name}: a 2 s timeout took {elapsed:.2} s");
     }
     assert_healthy(&app).await;
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_bombs_are_killed_as_out_of_memory() {
-    let app = spawn_app().await;
+async fn memory_bombs_are_killed_as_out_of_memory(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
     let names = both(
         &app,
         "membomb",
@@ -99,9 +152,8 @@ async fn memory_bombs_are_killed_as_out_of_memory() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fork_bombs_are_contained_by_the_pids_limit() {
-    let app = spawn_app().await;
+async fn fork_bombs_are_contained(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
     let names = both(
         &app,
         "forkbomb",
@@ -111,28 +163,35 @@ async fn fork_bombs_are_contained_by_the_pids_limit() {
     )
     .await;
     for name in names {
-        // Either it spins until its timeout, or its process creation fails and it gives up.
+        // It spins until its timeout, or its process creation fails and it gives up. Under gVisor
+        // the function's processes are threads of the sandbox's kernel, so the host's pids limit
+        // stops that kernel, and with it the whole sandbox.
         let invocation = app.invoke(&name, json!({})).await;
         let refused = invocation["status"] == "error"
             && invocation["error"]["errorMessage"]
                 .as_str()
                 .unwrap()
                 .contains("EAGAIN");
+        let sandbox_ended = runtime == RuntimeKind::Gvisor && invocation["status"] == "crashed";
         assert!(
-            invocation["status"] == "timeout" || refused,
+            invocation["status"] == "timeout" || refused || sandbox_ended,
             "{name}: {invocation}"
         );
     }
     assert_healthy(&app).await;
+    if runtime == RuntimeKind::Gvisor {
+        app.stop().await;
+        return;
+    }
 
     // Forking until refused stops at the instance's pids limit (128 by default).
     let counting = "import os, time\ndef handler(event, context):\n    forked = 0\n    try:\n        while True:\n            if os.fork() == 0:\n                time.sleep(30)\n                os._exit(0)\n            forked += 1\n    except OSError as e:\n        return {'forked': forked, 'error': e.strerror}\n";
-    app.create_fn("fork_counter", "python", counting, json!({}))
+    app.create_fn("fork_counter", "python", counting, json!({"timeout": 20}))
         .await;
     let invocation = app.invoke("fork_counter", json!({})).await;
     assert_eq!(invocation["status"], "success", "{invocation}");
     let forked = invocation["result"]["forked"].as_u64().unwrap();
-    assert!((100..128).contains(&forked), "{invocation}");
+    assert!((90..128).contains(&forked), "{invocation}");
     assert_eq!(
         invocation["result"]["error"],
         "Resource temporarily unavailable"
@@ -141,11 +200,10 @@ async fn fork_bombs_are_contained_by_the_pids_limit() {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn host_files_and_the_network_are_out_of_reach() {
-    let app = spawn_app().await;
+async fn host_files_and_the_network_are_out_of_reach(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
     let data_dir = app.data_dir.path().to_string_lossy().into_owned();
-    let api = app.addr.to_string();
+    let port = app.addr.port();
     let python = format!(
         "import os, socket\n\
 def attempt(action):\n    try:\n        action()\n        return 'allowed'\n    except Exception as e:\n        return type(e).__name__\n\
@@ -157,12 +215,8 @@ def handler(event, context):\n    return {{\n\
         'root_home': attempt(lambda: os.listdir('/root')),\n\
         'write_usr': attempt(lambda: open('/usr/kindling-was-here', 'w')),\n\
         'internet': attempt(lambda: connect('1.1.1.1', 80)),\n\
-        'engine_api': attempt(lambda: connect('{host}', {port})),\n\
-        'uid': os.getuid(),\n\
-        'pid': os.getpid(),\n\
-    }}\n",
-        host = api.split(':').next().unwrap(),
-        port = app.addr.port(),
+        'engine_api': attempt(lambda: connect('127.0.0.1', {port})),\n\
+    }}\n"
     );
     let javascript = format!(
         "const fs = require('fs'), net = require('net');\n\
@@ -178,12 +232,8 @@ exports.handler = async () => ({{\n\
   root_home: attempt(() => fs.readdirSync('/root')),\n\
   write_usr: attempt(() => fs.writeFileSync('/usr/kindling-was-here', 'x')),\n\
   internet: await connect('1.1.1.1', 80),\n\
-  engine_api: await connect('{host}', {port}),\n\
-  uid: process.getuid(),\n\
-  pid: process.pid,\n\
-}});\n",
-        host = api.split(':').next().unwrap(),
-        port = app.addr.port(),
+  engine_api: await connect('127.0.0.1', {port}),\n\
+}});\n"
     );
     let names = both(&app, "escape", &python, &javascript, json!({"timeout": 10})).await;
     for name in names {
@@ -201,16 +251,13 @@ exports.handler = async () => ({{\n\
         ] {
             assert_ne!(result[key], "allowed", "{name}: {key} must fail: {result}");
         }
-        assert_eq!(result["uid"], 65534, "{name} runs unprivileged");
-        assert_eq!(result["pid"], 1, "{name} has its own pid namespace");
     }
     assert!(!std::path::Path::new("/usr/kindling-was-here").exists());
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tmp_is_private_writable_and_capped() {
-    let app = spawn_app().await;
+async fn tmp_is_private_writable_and_capped(runtime: RuntimeKind) {
+    let app = spawn_runtime(runtime).await;
     let names = both(
         &app,
         "tmp",
@@ -235,4 +282,49 @@ async fn tmp_is_private_writable_and_capped() {
         );
     }
     app.stop().await;
+}
+
+/// One test per scenario and runtime.
+macro_rules! runtime_suite {
+    ($($runtime:ident => $kind:expr),* $(,)?) => {$(
+        mod $runtime {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn results_errors_context_env_and_logs() {
+                super::results_errors_context_env_and_logs($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn infinite_loops_time_out_on_time() {
+                super::infinite_loops_time_out_on_time($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn memory_bombs_are_killed_as_out_of_memory() {
+                super::memory_bombs_are_killed_as_out_of_memory($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn fork_bombs_are_contained() {
+                super::fork_bombs_are_contained($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn host_files_and_the_network_are_out_of_reach() {
+                super::host_files_and_the_network_are_out_of_reach($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn tmp_is_private_writable_and_capped() {
+                super::tmp_is_private_writable_and_capped($kind).await
+            }
+        }
+    )*};
+}
+
+runtime_suite! {
+    sandbox => RuntimeKind::Sandbox,
+    docker => RuntimeKind::Docker,
+    gvisor => RuntimeKind::Gvisor,
 }

@@ -1,0 +1,150 @@
+//! What an instance prints, split into invocations.
+//!
+//! After each invocation, before its result frame, the agent writes a marker — random, chosen by
+//! the engine when it loads the code — to its output (`docs/protocol.md`). Everything before the
+//! marker is that invocation's logs. The marker matters where the output stream and the reply
+//! stream are not ordered with each other (a Docker attach stream carries both, as dockerd reads
+//! them); where they are (the sandbox's pipes), it is already there when the reply arrives.
+
+use futures::FutureExt;
+use tokio::io::AsyncReadExt;
+
+use super::logs::LogTail;
+use crate::runtimes::BoxRead;
+
+/// Longest output kept for the next invocation after a marker (output of background work).
+const CARRY_LIMIT: usize = 64 * 1024;
+
+pub struct Output {
+    /// `None` once the stream has ended.
+    stream: Option<BoxRead>,
+    marker: Option<Vec<u8>>,
+    /// Read bytes not yet passed on because they may hold the start of the marker.
+    pending: Vec<u8>,
+    /// Bytes read after the current invocation's marker: they belong to the next one.
+    carried: Vec<u8>,
+    /// Whether the current invocation's marker was seen.
+    ended: bool,
+}
+
+impl Output {
+    pub fn new(stream: BoxRead) -> Self {
+        Self {
+            stream: Some(stream),
+            marker: None,
+            pending: Vec::new(),
+            carried: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// From now on, invocations end with `marker`.
+    pub fn set_marker(&mut self, marker: Vec<u8>) {
+        self.marker = Some(marker);
+    }
+
+    pub fn has_marker(&self) -> bool {
+        self.marker.is_some()
+    }
+
+    /// Starts collecting a new invocation's output, beginning with what was carried over.
+    pub fn begin(&mut self, logs: &mut LogTail) {
+        self.ended = false;
+        let carried = std::mem::take(&mut self.carried);
+        self.take(&carried, logs);
+    }
+
+    /// Whether the current invocation's marker was seen, or the stream is over.
+    pub fn ended(&self) -> bool {
+        self.ended || self.stream.is_none()
+    }
+
+    /// Reads the next chunk into `logs`; waits (forever, once the stream has ended).
+    pub async fn read(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
+        let Some(stream) = self.stream.as_mut() else {
+            return std::future::pending().await;
+        };
+        match stream.read(chunk).await {
+            Ok(n) if n > 0 => self.take(&chunk[..n], logs),
+            _ => self.stream = None,
+        }
+    }
+
+    /// Reads whatever is there right now, without waiting.
+    pub fn read_ready(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
+        while let Some(stream) = self.stream.as_mut() {
+            match stream.read(chunk).now_or_never() {
+                Some(Ok(n)) if n > 0 => self.take(&chunk[..n], logs),
+                Some(_) => self.stream = None,
+                None => break,
+            }
+        }
+    }
+
+    fn take(&mut self, bytes: &[u8], logs: &mut LogTail) {
+        let Some(marker) = &self.marker else {
+            logs.push(bytes);
+            return;
+        };
+        if self.ended {
+            let room = CARRY_LIMIT.saturating_sub(self.carried.len());
+            self.carried
+                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        if let Some(at) = find(&self.pending, marker) {
+            logs.push(&self.pending[..at]);
+            let after = self.pending.split_off(at + marker.len());
+            self.pending.clear();
+            self.ended = true;
+            self.take(&after, logs);
+        } else {
+            // Keep back what could be the beginning of a marker split across reads.
+            let keep = (marker.len() - 1).min(self.pending.len());
+            let passed = self.pending.len() - keep;
+            logs.push(&self.pending[..passed]);
+            self.pending.drain(..passed);
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn output() -> Output {
+        let mut output = Output::new(Box::pin(tokio::io::empty()));
+        output.set_marker(b"<END>".to_vec());
+        output
+    }
+
+    #[test]
+    fn splits_at_the_marker_even_across_reads() {
+        let mut output = output();
+        let mut logs = LogTail::new(1024);
+        output.begin(&mut logs);
+        output.take(b"hello <E", &mut logs);
+        assert!(!output.ended);
+        output.take(b"ND>late", &mut logs);
+        assert!(output.ended);
+        assert_eq!(logs.into_text(), "hello ");
+
+        let mut next = LogTail::new(1024);
+        output.begin(&mut next);
+        output.take(b" more<END>", &mut next);
+        assert_eq!(next.into_text(), "late more");
+    }
+
+    #[test]
+    fn without_a_marker_everything_is_logs() {
+        let mut output = Output::new(Box::pin(tokio::io::empty()));
+        let mut logs = LogTail::new(1024);
+        output.take(b"a<END>b", &mut logs);
+        assert_eq!(logs.into_text(), "a<END>b");
+    }
+}

@@ -1,0 +1,158 @@
+//! One container instance: its id, and the task that splits its attached output stream into the
+//! agent's stdout (replies) and stderr (logs).
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::ContainerUpdateBody;
+use bollard::query_parameters::{KillContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
+use tokio::io::{AsyncWriteExt, ReadHalf, SimplexStream};
+
+use crate::runtimes::InstanceControl;
+
+/// Buffer between the demultiplexer and the engine, per stream.
+const PIPE_BYTES: usize = 1 << 16;
+/// How long output may trail a container's exit.
+const EXIT_GRACE: Duration = Duration::from_millis(100);
+
+type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>;
+
+pub struct DockerInstance {
+    client: Docker,
+    id: String,
+    demultiplexer: Option<tokio::task::JoinHandle<()>>,
+    removed: bool,
+}
+
+impl DockerInstance {
+    pub fn new(client: Docker, id: String) -> Self {
+        Self {
+            client,
+            id,
+            demultiplexer: None,
+            removed: false,
+        }
+    }
+
+    /// Splits the attached output into stdout and stderr; both end when the container does.
+    /// (The attach stream itself may stay open after the container's process is gone, so the
+    /// container's exit is watched too.)
+    pub fn demultiplex(
+        &mut self,
+        mut output: Output,
+    ) -> (ReadHalf<SimplexStream>, ReadHalf<SimplexStream>) {
+        let (stdout, mut stdout_writer) = tokio::io::split(SimplexStream::new_unsplit(PIPE_BYTES));
+        let (stderr, mut stderr_writer) = tokio::io::split(SimplexStream::new_unsplit(PIPE_BYTES));
+        // Waiting for an exit is one long request: no request timeout for it.
+        let waiter = self
+            .client
+            .clone()
+            .with_timeout(Duration::from_secs(u32::MAX.into()));
+        let id = self.id.clone();
+        self.demultiplexer = Some(tokio::spawn(async move {
+            let mut exited = std::pin::pin!(waiter.wait_container(&id, None));
+            let mut closing: Option<tokio::time::Instant> = None;
+            loop {
+                let chunk = match closing {
+                    None => tokio::select! {
+                        chunk = output.next() => chunk,
+                        _ = exited.next() => {
+                            // Whatever it wrote before it died may still be on its way.
+                            closing = Some(tokio::time::Instant::now() + EXIT_GRACE);
+                            continue;
+                        }
+                    },
+                    Some(deadline) => tokio::time::timeout_at(deadline, output.next())
+                        .await
+                        .ok()
+                        .flatten(),
+                };
+                let written = match chunk {
+                    Some(Ok(LogOutput::StdOut { message } | LogOutput::Console { message })) => {
+                        stdout_writer.write_all(&message).await
+                    }
+                    Some(Ok(LogOutput::StdErr { message })) => {
+                        stderr_writer.write_all(&message).await
+                    }
+                    Some(Ok(LogOutput::StdIn { .. })) => Ok(()),
+                    Some(Err(_)) | None => break,
+                };
+                if written.is_err() {
+                    break;
+                }
+            }
+            // The readers see the end of the streams only once the writers shut them down.
+            let _ = stdout_writer.shutdown().await;
+            let _ = stderr_writer.shutdown().await;
+        }));
+        (stdout, stderr)
+    }
+}
+
+impl InstanceControl for DockerInstance {
+    fn set_memory_limit(&self, memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async move {
+            let bytes = i64::from(memory_mb) * 1024 * 1024;
+            let update = ContainerUpdateBody {
+                memory: Some(bytes),
+                memory_swap: Some(bytes),
+                ..ContainerUpdateBody::default()
+            };
+            self.client
+                .update_container(&self.id, update)
+                .await
+                .map_err(std::io::Error::other)
+        })
+    }
+
+    fn out_of_memory(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let inspected = self.client.inspect_container(&self.id, None).await;
+            inspected
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.oom_killed)
+                .unwrap_or(false)
+        })
+    }
+
+    fn kill(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if std::mem::replace(&mut self.removed, true) {
+                return;
+            }
+            let kill = KillContainerOptionsBuilder::default()
+                .signal("SIGKILL")
+                .build();
+            let _ = self.client.kill_container(&self.id, Some(kill)).await;
+            let force = RemoveContainerOptionsBuilder::default().force(true).build();
+            let _ = self.client.remove_container(&self.id, Some(force)).await;
+            if let Some(demultiplexer) = self.demultiplexer.take() {
+                demultiplexer.abort();
+            }
+        })
+    }
+}
+
+impl Drop for DockerInstance {
+    /// A safety net for containers dropped without being killed (a start that failed half-way,
+    /// a cancelled task): remove them in the background.
+    fn drop(&mut self) {
+        if let Some(demultiplexer) = self.demultiplexer.take() {
+            demultiplexer.abort();
+        }
+        if !self.removed
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            let (client, id) = (self.client.clone(), self.id.clone());
+            handle.spawn(async move {
+                let force = RemoveContainerOptionsBuilder::default().force(true).build();
+                let _ = client.remove_container(&id, Some(force)).await;
+            });
+        }
+    }
+}

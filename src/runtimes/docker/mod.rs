@@ -1,0 +1,313 @@
+//! The `docker` and `gvisor` runtimes: each instance is a long-lived container running the
+//! language agent, created through the Docker Engine API (`bollard`) and talked to over its
+//! attached stdin/stdout — never a `docker run` per invocation. `gvisor` is the same path with the
+//! OCI runtime `runsc`.
+//!
+//! Containers have no network, a read-only root, a size-capped tmpfs `/tmp`, memory (swap
+//! included), CPU and pids limits, no capabilities and `no-new-privileges`, and run as uid 65534.
+//! They carry labels (`kindling.server`, `kindling.runtime`, `kindling.instance`,
+//! `kindling.language`) by which a restarted server finds and removes what a crashed run left.
+
+mod instance;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use futures::future::BoxFuture;
+
+use self::instance::DockerInstance;
+use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, server_id};
+use crate::agents::{AGENT_ENV, Language};
+use crate::config::DockerConfig;
+
+/// Seconds the client waits for an answer from the Docker engine.
+const API_TIMEOUT_SECS: u64 = 30;
+/// The uid and gid functions run as.
+const USER: &str = "65534:65534";
+
+pub struct DockerRuntime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    kind: RuntimeKind,
+    /// Connected and version-negotiated once the engine has answered.
+    client: RwLock<Option<Docker>>,
+    host: Option<String>,
+    images: BTreeMap<Language, String>,
+    /// `runsc` for gVisor; the engine's default (runc) otherwise.
+    oci_runtime: Option<String>,
+    server: String,
+    /// Per language, whether its image is there (as of the last full check).
+    languages: RwLock<BTreeMap<Language, Result<(), String>>>,
+}
+
+impl DockerRuntime {
+    /// The `docker` runtime, or with `gvisor` the same through `config.gvisor_runtime`. Nothing
+    /// is contacted yet: [`Runtime::check`] does that.
+    pub fn new(kind: RuntimeKind, config: &DockerConfig, data_dir: &Path) -> Self {
+        let not_checked = || Err("not checked yet".to_owned());
+        Self {
+            shared: Arc::new(Shared {
+                kind,
+                client: RwLock::new(None),
+                host: config.host.clone(),
+                images: BTreeMap::from([
+                    (Language::Python, config.python_image.clone()),
+                    (Language::Javascript, config.node_image.clone()),
+                ]),
+                oci_runtime: (kind == RuntimeKind::Gvisor).then(|| config.gvisor_runtime.clone()),
+                server: server_id(data_dir),
+                languages: RwLock::new(
+                    Language::ALL
+                        .into_iter()
+                        .map(|l| (l, not_checked()))
+                        .collect(),
+                ),
+            }),
+        }
+    }
+}
+
+/// Errors from the engine's answers are the request's fault; any other is the engine being gone.
+fn start_error(error: bollard::errors::Error) -> StartError {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => {
+            StartError::Other(message)
+        }
+        other => StartError::Unavailable(format!("the Docker engine does not answer: {other}")),
+    }
+}
+
+impl Shared {
+    fn connect(&self) -> Result<Docker, bollard::errors::Error> {
+        match self.host.as_deref() {
+            Some(host) if host.starts_with("unix://") || host.starts_with('/') => {
+                Docker::connect_with_socket(host, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            }
+            Some(host) => {
+                Docker::connect_with_http(host, API_TIMEOUT_SECS, bollard::API_DEFAULT_VERSION)
+            }
+            None => Docker::connect_with_defaults(),
+        }
+    }
+
+    fn client(&self) -> Option<Docker> {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if let Some(client) = self.client() {
+            if client.ping().await.is_ok() {
+                // Look for missing images again: they may have been pulled or built since.
+                if self.all_languages().is_err() {
+                    self.inspect_images(&client).await;
+                }
+                return Ok(());
+            }
+            *self.client.write().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        // (Re)connecting: negotiate the API version (hosts run older engines than bollard
+        // speaks), then look at the OCI runtime and the images again.
+        let unreachable =
+            |e: bollard::errors::Error| format!("the Docker engine does not answer: {e}");
+        let client = self
+            .connect()
+            .map_err(unreachable)?
+            .negotiate_version()
+            .await
+            .map_err(unreachable)?;
+        if let Some(oci_runtime) = &self.oci_runtime {
+            let info = client.info().await.map_err(unreachable)?;
+            if !info.runtimes.unwrap_or_default().contains_key(oci_runtime) {
+                return Err(format!(
+                    "the Docker engine has no '{oci_runtime}' runtime (register gVisor's runsc in /etc/docker/daemon.json; scripts/docker-setup does)"
+                ));
+            }
+        }
+        self.inspect_images(&client).await;
+        *self.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
+        Ok(())
+    }
+
+    /// Notes, per language, whether its image is there.
+    async fn inspect_images(&self, client: &Docker) {
+        let mut languages = BTreeMap::new();
+        for (language, image) in &self.images {
+            let present = match client.inspect_image(image).await {
+                Ok(_) => Ok(()),
+                Err(_) => Err(format!(
+                    "the image {image} is not present (pull it, or build one with scripts/build-images and set docker.{}_image)",
+                    if *language == Language::Python {
+                        "python"
+                    } else {
+                        "node"
+                    }
+                )),
+            };
+            languages.insert(*language, present);
+        }
+        *self.languages.write().unwrap_or_else(|p| p.into_inner()) = languages;
+    }
+
+    fn all_languages(&self) -> Result<(), String> {
+        let languages = self.languages.read().unwrap_or_else(|p| p.into_inner());
+        languages.values().cloned().collect()
+    }
+
+    fn labels(&self, spec: &InstanceSpec) -> HashMap<String, String> {
+        HashMap::from([
+            ("kindling.server".to_owned(), self.server.clone()),
+            ("kindling.runtime".to_owned(), self.kind.as_str().to_owned()),
+            ("kindling.instance".to_owned(), spec.id.to_string()),
+            (
+                "kindling.language".to_owned(),
+                spec.language.as_str().to_owned(),
+            ),
+        ])
+    }
+
+    fn container(&self, spec: &InstanceSpec) -> ContainerCreateBody {
+        let limits = spec.limits;
+        let memory = i64::from(limits.memory_mb) * 1024 * 1024;
+        let interpreter = match spec.language {
+            Language::Python => "python3",
+            Language::Javascript => "node",
+        };
+        ContainerCreateBody {
+            image: Some(self.images[&spec.language].clone()),
+            cmd: Some(spec.language.agent_command(interpreter)),
+            env: Some(AGENT_ENV.iter().map(|v| v.to_string()).collect()),
+            user: Some(USER.to_owned()),
+            working_dir: Some("/tmp".to_owned()),
+            labels: Some(self.labels(spec)),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            open_stdin: Some(true),
+            // When the engine goes away, the agent reads end-of-file and exits.
+            stdin_once: Some(true),
+            tty: Some(false),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                memory: Some(memory),
+                memory_swap: Some(memory),
+                nano_cpus: Some((limits.cpus * 1e9) as i64),
+                pids_limit: Some(limits.pids_max.into()),
+                network_mode: Some("none".to_owned()),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_owned(),
+                    format!("rw,nosuid,nodev,size={}m,mode=1777", limits.tmp_size_mb),
+                )])),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                security_opt: Some(vec!["no-new-privileges".to_owned()]),
+                runtime: self.oci_runtime.clone(),
+                ..HostConfig::default()
+            }),
+            ..ContainerCreateBody::default()
+        }
+    }
+
+    async fn start(&self, spec: InstanceSpec) -> Result<Spawned, StartError> {
+        self.languages.read().unwrap_or_else(|p| p.into_inner())[&spec.language]
+            .clone()
+            .map_err(|reason| StartError::LanguageUnavailable {
+                runtime: self.kind,
+                language: spec.language,
+                reason,
+            })?;
+        let client = self.client().ok_or_else(|| {
+            StartError::Unavailable("the Docker engine has not answered yet".to_owned())
+        })?;
+        let name = format!("kindling-{}-{}-{}", self.server, self.kind, spec.id);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        let created = client
+            .create_container(Some(options), self.container(&spec))
+            .await
+            .map_err(start_error)?;
+        let mut instance = DockerInstance::new(client.clone(), created.id.clone());
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        // Attached before it starts, so that nothing it writes is missed.
+        let attached = client
+            .attach_container(&created.id, Some(attach))
+            .await
+            .map_err(start_error)?;
+        client
+            .start_container(&created.id, None)
+            .await
+            .map_err(start_error)?;
+        let (stdout, stderr) = instance.demultiplex(attached.output);
+        Ok(Spawned {
+            stdin: attached.input,
+            stdout: Box::pin(stdout),
+            stderr: Box::pin(stderr),
+            control: Box::new(instance),
+        })
+    }
+
+    async fn reap_orphans(&self) {
+        let Some(client) = self.client() else {
+            return;
+        };
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("kindling.server={}", self.server),
+                format!("kindling.runtime={}", self.kind),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let Ok(containers) = client.list_containers(Some(options)).await else {
+            return;
+        };
+        let force = RemoveContainerOptionsBuilder::default().force(true).build();
+        for id in containers.into_iter().filter_map(|c| c.id) {
+            let _ = client.remove_container(&id, Some(force.clone())).await;
+        }
+    }
+}
+
+impl Runtime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        self.shared.kind
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.shared.check())
+    }
+
+    fn supports(&self, language: Language) -> Result<(), String> {
+        self.shared
+            .languages
+            .read()
+            .unwrap_or_else(|p| p.into_inner())[&language]
+            .clone()
+    }
+
+    fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
+        Box::pin(self.shared.start(spec))
+    }
+
+    fn reap_orphans(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.shared.reap_orphans())
+    }
+}
