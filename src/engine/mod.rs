@@ -188,7 +188,7 @@ impl Engine {
     }
 
     /// Each runtime, or why it cannot be used right now.
-    pub fn runtimes(&self) -> Vec<(RuntimeKind, Result<Arc<dyn Runtime>, String>)> {
+    pub fn runtimes(&self) -> Vec<(RuntimeKind, RuntimeSlot)> {
         self.inner
             .runtimes
             .keys()
