@@ -37,6 +37,10 @@ pub struct BenchArgs {
     pub languages: Vec<Language>,
     #[arg(long, default_value = "sandbox")]
     pub runtime: RuntimeKind,
+    /// Settings file for the servers (as `kindling serve --config`); `KINDLING_*` variables apply
+    /// too, e.g. `KINDLING_DOCKER__PYTHON_IMAGE` for the docker and gvisor runtimes.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
     /// Where to write the markdown report.
     #[arg(long, default_value = "bench-report.md")]
     pub report: PathBuf,
@@ -123,9 +127,12 @@ struct BenchServer {
 }
 
 impl BenchServer {
-    async fn start(runtime: RuntimeKind, prewarm: u32) -> anyhow::Result<Arc<Self>> {
+    async fn start(base: &Config, runtime: RuntimeKind, prewarm: u32) -> anyhow::Result<Arc<Self>> {
         let data_dir = tempfile::tempdir()?;
-        let mut config = Config::for_data_dir(data_dir.path());
+        let mut config = base.clone();
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = data_dir.path().to_path_buf();
+        config.runtimes = vec![runtime];
         config.default_runtime = runtime;
         config.pool.prewarm = prewarm;
         // The benchmark measures the engine, not its admission control.
@@ -197,18 +204,27 @@ impl BenchServer {
         Ok(invocation)
     }
 
-    /// Prewarmed instances of `language` in the pool right now.
-    async fn prewarmed(&self, language: Language) -> anyhow::Result<u64> {
+    /// Whether the pool is at rest: `prewarm` generic instances of `language` ready and nothing
+    /// starting (so that a measured start competes with nothing).
+    async fn settled(&self, language: Language, prewarm: u32) -> anyhow::Result<bool> {
         let metrics = self
             .call(reqwest::Method::GET, "/metrics/system", &Value::Null)
             .await?;
-        Ok(metrics["pool"]["instances"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|c| c["state"] == "prewarmed" && c["language"] == language.as_str())
-            .filter_map(|c| c["count"].as_u64())
-            .sum())
+        let count = |state: &str, language: Option<Language>| -> u64 {
+            metrics["pool"]["instances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| {
+                    c["state"] == state && language.is_none_or(|l| c["language"] == l.as_str())
+                })
+                .filter_map(|c| c["count"].as_u64())
+                .sum()
+        };
+        Ok(
+            count("prewarmed", Some(language)) >= u64::from(prewarm)
+                && count("starting", None) == 0,
+        )
     }
 
     /// `requests` warm invocations from `concurrency` clients.
@@ -218,10 +234,25 @@ impl BenchServer {
         requests: u32,
         concurrency: u32,
     ) -> anyhow::Result<Row> {
-        for _ in 0..concurrency.max(10) {
-            self.invoke(name).await?;
-        }
+        // Warm up at the same concurrency, so that every client finds an instance of its own.
+        self.clients(name, concurrency * 5, concurrency).await?;
         let began = Instant::now();
+        let latencies = self.clients(name, requests, concurrency).await?;
+        let per_second = f64::from(requests) / began.elapsed().as_secs_f64();
+        Ok(latency_row(
+            format!("warm invoke over HTTP, concurrency {concurrency}"),
+            &latencies,
+            Some(per_second),
+        ))
+    }
+
+    /// `requests` invocations of `name` from `concurrency` clients at once.
+    async fn clients(
+        self: &Arc<Self>,
+        name: &str,
+        requests: u32,
+        concurrency: u32,
+    ) -> anyhow::Result<Latencies> {
         let mut workers = Vec::new();
         for worker in 0..concurrency {
             let server = self.clone();
@@ -241,16 +272,11 @@ impl BenchServer {
         for worker in workers {
             all.0.add(&worker.await??.0).context("merging latencies")?;
         }
-        let per_second = f64::from(requests) / began.elapsed().as_secs_f64();
-        Ok(latency_row(
-            format!("warm invoke over HTTP, concurrency {concurrency}"),
-            &all,
-            Some(per_second),
-        ))
+        Ok(all)
     }
 
-    /// Starts of kind `expected`: each update makes a new version, whose first invocation needs a
-    /// new instance. With `prewarm` > 0, waits for the pool to refill before each start.
+    /// Starts of kind `expected`: each of `starts` new functions needs an instance for its first
+    /// invocation. With `prewarm` > 0, the pool is let settle before each start.
     async fn starts(
         &self,
         name: &str,
@@ -261,18 +287,19 @@ impl BenchServer {
         let expected = if prewarm > 0 { "prewarmed" } else { "cold" };
         let (mut init, mut total) = (Latencies::new(), Latencies::new());
         for n in 1..=starts {
-            let body = json!({"code": trivial(language, n)});
-            self.call(reqwest::Method::PUT, &format!("/functions/{name}"), &body)
+            let name = format!("{name}_{expected}_{n}");
+            let body = json!({"name": name, "language": language, "code": trivial(language, n)});
+            self.call(reqwest::Method::POST, "/functions", &body)
                 .await?;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while prewarm > 0 && self.prewarmed(language).await? < u64::from(prewarm) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !self.settled(language, prewarm).await? {
                 if Instant::now() > deadline {
-                    bail!("the pool did not refill");
+                    bail!("the pool did not settle");
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let sent = Instant::now();
-            let invocation = self.invoke(name).await?;
+            let invocation = self.invoke(&name).await?;
             total.record(sent.elapsed());
             if invocation["start"] != expected {
                 bail!("expected a {expected} start, got {invocation}");
@@ -291,28 +318,65 @@ impl BenchServer {
     }
 }
 
-/// Starting the bare interpreter once per invocation: what running a function costs without
-/// instances to reuse.
-fn baseline(config: &Config, language: Language, runs: u32) -> anyhow::Result<Row> {
-    let (program, args): (&PathBuf, &[&str]) = match language {
-        Language::Python => (&config.sandbox.python, &["-c", "print(1)"]),
-        Language::Javascript => (&config.sandbox.node, &["-e", "console.log(1)"]),
+/// What running a function costs without instances to reuse: for the sandbox, starting the bare
+/// interpreter once per invocation; for Docker and gVisor, the seeds' `docker run --rm` per
+/// invocation.
+fn baseline(
+    config: &Config,
+    runtime: RuntimeKind,
+    language: Language,
+    runs: u32,
+) -> anyhow::Result<Row> {
+    let (interpreter, code) = match language {
+        Language::Python => ("python3", ["-c", "print(1)"]),
+        Language::Javascript => ("node", ["-e", "console.log(1)"]),
     };
+    let mut command = match runtime {
+        RuntimeKind::Sandbox => {
+            let path = match language {
+                Language::Python => &config.sandbox.python,
+                Language::Javascript => &config.sandbox.node,
+            };
+            std::process::Command::new(path)
+        }
+        RuntimeKind::Docker | RuntimeKind::Gvisor => {
+            let image = match language {
+                Language::Python => &config.docker.python_image,
+                Language::Javascript => &config.docker.node_image,
+            };
+            let mut docker = std::process::Command::new("docker");
+            docker.args(["run", "--rm", "--network", "none"]);
+            if runtime == RuntimeKind::Gvisor {
+                docker.args(["--runtime", &config.docker.gvisor_runtime]);
+            }
+            docker.args([image.as_str(), interpreter]);
+            docker
+        }
+    };
+    command.args(code);
+    let what = format!("baseline: `{}` per invocation", describe(&command));
     let mut latencies = Latencies::new();
     for _ in 0..runs {
         let began = Instant::now();
-        let output = std::process::Command::new(program).args(args).output()?;
+        let output = command.output()?;
         if !output.status.success() {
-            bail!("{} failed", program.display());
+            bail!(
+                "`{}` failed: {}",
+                describe(&command),
+                String::from_utf8_lossy(&output.stderr)
+            );
         }
         latencies.record(began.elapsed());
     }
-    let what = format!(
-        "baseline: `{} {}` per invocation",
-        program.display(),
-        args.join(" ")
-    );
     Ok(latency_row(what, &latencies, None))
+}
+
+fn describe(command: &std::process::Command) -> String {
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|part| part.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Resident and proportional memory of a set of processes, in KiB.
@@ -337,12 +401,34 @@ fn process_memory(pid: u32) -> Memory {
     }
 }
 
-/// The memory of each instance of the server on `data_dir` — its helper and every process under
-/// it — with the interpreter it runs.
-fn instance_memory(data_dir: &Path) -> Vec<(String, Memory)> {
-    let needle = data_dir.to_string_lossy().into_owned();
-    let mut parent_of: HashMap<u32, u32> = HashMap::new();
-    let mut helpers = Vec::new();
+/// The memory of each instance of the server on `data_dir` — every process of it — with the
+/// language it runs.
+fn instance_memory(runtime: RuntimeKind, data_dir: &Path) -> Vec<(String, Memory)> {
+    let parent_of = process_parents();
+    let roots: Vec<(u32, String)> = match runtime {
+        RuntimeKind::Sandbox => sandbox_helpers(data_dir),
+        RuntimeKind::Docker | RuntimeKind::Gvisor => containers(data_dir),
+    };
+    roots
+        .into_iter()
+        .map(|(root, language)| {
+            let mut total = Memory::default();
+            for pid in parent_of
+                .keys()
+                .filter(|pid| descends_from(**pid, root, &parent_of))
+            {
+                let memory = process_memory(*pid);
+                total.rss_kib += memory.rss_kib;
+                total.pss_kib += memory.pss_kib;
+            }
+            (language, total)
+        })
+        .collect()
+}
+
+/// Every process's parent.
+fn process_parents() -> HashMap<u32, u32> {
+    let mut parent_of = HashMap::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -355,30 +441,60 @@ fn instance_memory(data_dir: &Path) -> Vec<(String, Memory)> {
         {
             parent_of.insert(pid, ppid.parse().unwrap_or(0));
         }
+    }
+    parent_of
+}
+
+/// The sandbox helpers of the server on `data_dir`, with the language each one's agent runs.
+fn sandbox_helpers(data_dir: &Path) -> Vec<(u32, String)> {
+    let needle = data_dir.to_string_lossy().into_owned();
+    let mut helpers = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         if cmdline.contains("__sandbox-exec") && cmdline.contains(&needle) {
-            helpers.push(pid);
+            let language = if cmdline.contains("/node") {
+                "javascript"
+            } else {
+                "python"
+            };
+            helpers.push((pid, language.to_owned()));
         }
     }
     helpers
-        .into_iter()
-        .map(|helper| {
-            let mut total = Memory::default();
-            let mut interpreter = String::new();
-            for (&pid, _) in parent_of
-                .iter()
-                .filter(|(pid, _)| descends_from(**pid, helper, &parent_of))
-            {
-                let memory = process_memory(pid);
-                total.rss_kib += memory.rss_kib;
-                total.pss_kib += memory.pss_kib;
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                if matches!(comm.trim(), "python3" | "node") {
-                    interpreter = comm.trim().to_owned();
-                }
-            }
-            (interpreter, total)
+}
+
+/// The main process of each container of the server on `data_dir`, with its language.
+fn containers(data_dir: &Path) -> Vec<(u32, String)> {
+    let server = crate::runtimes::server_id(data_dir);
+    let listed = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=kindling.server={server}"),
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    listed
+        .lines()
+        .filter_map(|id| {
+            let inspected = std::process::Command::new("docker")
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{.State.Pid}} {{index .Config.Labels \"kindling.language\"}}",
+                    id,
+                ])
+                .output()
+                .ok()?;
+            let inspected = String::from_utf8_lossy(&inspected.stdout).into_owned();
+            let (pid, language) = inspected.trim().split_once(' ')?;
+            Some((pid.parse().ok()?, language.to_owned()))
         })
         .collect()
 }
@@ -408,6 +524,7 @@ fn own_rss_kib() -> u64 {
 /// Idle instances, specialised and generic, and what the engine process costs with them.
 async fn memory(
     server: &BenchServer,
+    runtime: RuntimeKind,
     languages: &[Language],
     idle: u32,
 ) -> anyhow::Result<Section> {
@@ -419,9 +536,9 @@ async fn memory(
         server.invoke(&name).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let instances = instance_memory(server.data_dir.path());
+    let instances = instance_memory(runtime, server.data_dir.path());
     let mut rows = Vec::new();
-    for interpreter in ["python3", "node"] {
+    for interpreter in ["python", "javascript"] {
         let of_kind: Vec<Memory> = instances
             .iter()
             .filter(|(i, _)| i == interpreter)
@@ -432,9 +549,7 @@ async fn memory(
         }
         let n = of_kind.len() as u64;
         rows.push(Row {
-            what: format!(
-                "idle {interpreter} instance (helper + supervisor + interpreter), mean of {n}"
-            ),
+            what: format!("idle {interpreter} instance, all its processes, mean of {n}"),
             cells: vec![
                 format!(
                     "{:.1}",
@@ -458,17 +573,17 @@ async fn memory(
         cells: vec![format!("{:.1}", after as f64 / 1024.0), String::new()],
     });
     Ok(Section {
-        title: "memory".to_owned(),
+        title: format!("memory on {runtime}"),
         header: vec!["RSS MiB", "PSS MiB"],
         rows,
     })
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref(), crate::config::Overrides::default())?;
     let prewarm = 2;
-    let main = BenchServer::start(args.runtime, prewarm).await?;
-    let cold = BenchServer::start(args.runtime, 0).await?;
-    let config = Config::default();
+    let main = BenchServer::start(&config, args.runtime, prewarm).await?;
+    let cold = BenchServer::start(&config, args.runtime, 0).await?;
     let header = vec!["p50 ms", "p99 ms", "invocations/s"];
 
     let mut sections = Vec::new();
@@ -483,16 +598,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
         }
         rows.push(main.starts(&name, *language, args.starts, prewarm).await?);
-        cold.create(&name, *language).await?;
         rows.push(cold.starts(&name, *language, args.starts, 0).await?);
-        rows.push(baseline(&config, *language, args.starts)?);
+        rows.push(baseline(&config, args.runtime, *language, args.starts)?);
         sections.push(Section {
             title: format!("{language} on {}", args.runtime),
             header: header.clone(),
             rows,
         });
     }
-    sections.push(memory(&main, &args.languages, args.idle_instances).await?);
+    sections.push(memory(&main, args.runtime, &args.languages, args.idle_instances).await?);
     cold.stop().await?;
     main.stop().await?;
 

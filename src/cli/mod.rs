@@ -93,6 +93,8 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -437,7 +437,11 @@ impl Inner {
         let began = Instant::now();
         let busy = self.pool.mark_busy(species);
         let (mut instance, start) = self.specialisable(function, runtime).await?;
-        if let Err(ending) = self.load(&mut instance, function, logs).await {
+        let loaded = self.load(&mut instance, function, logs).await;
+        if start == StartKind::Prewarmed {
+            self.pool.wake.notify_one(); // replace the generic instance taken
+        }
+        if let Err(ending) = loaded {
             self.pool.discard(instance);
             return Err(Refusal::Failed(ending, start));
         }

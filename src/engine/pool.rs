@@ -385,7 +385,9 @@ impl Pool {
     }
 
     /// A live generic instance of `species`, booked at `memory_mb` (room is made by evicting
-    /// idle instances if needed); `None` when there is none or no room for it.
+    /// idle instances if needed); `None` when there is none or no room for it. The caller wakes
+    /// the maintainer to replace it once it has specialised it: starting the replacement at once
+    /// would compete with that for the CPU.
     pub fn take_generic(&self, species: Species, memory_mb: u32) -> Option<Instance> {
         let mut dead = Vec::new();
         let found = {
@@ -403,7 +405,6 @@ impl Pool {
         };
         self.discard_all(dead);
         let mut instance = found?;
-        self.wake.notify_one();
         while !self.ledger.try_grow(instance.slot.memory_mb, memory_mb) {
             if !self.evict_one() {
                 self.put_generic(instance);
