@@ -45,8 +45,12 @@ pub struct BenchArgs {
 /// A trivial handler per language: what the figures measure is the platform, not the code.
 fn trivial(language: Language, variant: u32) -> String {
     match language {
-        Language::Python => format!("def handler(event, context):\n    return {{'ok': True}}\n# {variant}\n"),
-        Language::Javascript => format!("exports.handler = async () => ({{ok: true}});\n// {variant}\n"),
+        Language::Python => {
+            format!("def handler(event, context):\n    return {{'ok': True}}\n# {variant}\n")
+        }
+        Language::Javascript => {
+            format!("exports.handler = async () => ({{ok: true}});\n// {variant}\n")
+        }
     }
 }
 
@@ -55,7 +59,10 @@ struct Latencies(Histogram<u64>);
 
 impl Latencies {
     fn new() -> Self {
-        Self(Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| unreachable!("valid bounds")))
+        Self(
+            Histogram::new_with_bounds(1, 600_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("valid bounds")),
+        )
     }
 
     fn record(&mut self, elapsed: Duration) {
@@ -149,7 +156,12 @@ impl BenchServer {
         Ok(())
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: &Value) -> anyhow::Result<Value> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
         let response = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -166,12 +178,18 @@ impl BenchServer {
 
     async fn create(&self, name: &str, language: Language) -> anyhow::Result<()> {
         let body = json!({"name": name, "language": language, "code": trivial(language, 0)});
-        self.call(reqwest::Method::POST, "/functions", &body).await.map(drop)
+        self.call(reqwest::Method::POST, "/functions", &body)
+            .await
+            .map(drop)
     }
 
     async fn invoke(&self, name: &str) -> anyhow::Result<Value> {
         let invocation = self
-            .call(reqwest::Method::POST, &format!("/functions/{name}/invoke"), &json!({}))
+            .call(
+                reqwest::Method::POST,
+                &format!("/functions/{name}/invoke"),
+                &json!({}),
+            )
             .await?;
         if invocation["status"] != "success" {
             bail!("{name} failed: {invocation}");
@@ -181,7 +199,9 @@ impl BenchServer {
 
     /// Prewarmed instances of `language` in the pool right now.
     async fn prewarmed(&self, language: Language) -> anyhow::Result<u64> {
-        let metrics = self.call(reqwest::Method::GET, "/metrics/system", &Value::Null).await?;
+        let metrics = self
+            .call(reqwest::Method::GET, "/metrics/system", &Value::Null)
+            .await?;
         Ok(metrics["pool"]["instances"]
             .as_array()
             .into_iter()
@@ -192,7 +212,12 @@ impl BenchServer {
     }
 
     /// `requests` warm invocations from `concurrency` clients.
-    async fn warm(self: &Arc<Self>, name: &str, requests: u32, concurrency: u32) -> anyhow::Result<Row> {
+    async fn warm(
+        self: &Arc<Self>,
+        name: &str,
+        requests: u32,
+        concurrency: u32,
+    ) -> anyhow::Result<Row> {
         for _ in 0..concurrency.max(10) {
             self.invoke(name).await?;
         }
@@ -226,12 +251,19 @@ impl BenchServer {
 
     /// Starts of kind `expected`: each update makes a new version, whose first invocation needs a
     /// new instance. With `prewarm` > 0, waits for the pool to refill before each start.
-    async fn starts(&self, name: &str, language: Language, starts: u32, prewarm: u32) -> anyhow::Result<Row> {
+    async fn starts(
+        &self,
+        name: &str,
+        language: Language,
+        starts: u32,
+        prewarm: u32,
+    ) -> anyhow::Result<Row> {
         let expected = if prewarm > 0 { "prewarmed" } else { "cold" };
         let (mut init, mut total) = (Latencies::new(), Latencies::new());
         for n in 1..=starts {
             let body = json!({"code": trivial(language, n)});
-            self.call(reqwest::Method::PUT, &format!("/functions/{name}"), &body).await?;
+            self.call(reqwest::Method::PUT, &format!("/functions/{name}"), &body)
+                .await?;
             let deadline = Instant::now() + Duration::from_secs(10);
             while prewarm > 0 && self.prewarmed(language).await? < u64::from(prewarm) {
                 if Instant::now() > deadline {
@@ -275,7 +307,11 @@ fn baseline(config: &Config, language: Language, runs: u32) -> anyhow::Result<Ro
         }
         latencies.record(began.elapsed());
     }
-    let what = format!("baseline: `{} {}` per invocation", program.display(), args.join(" "));
+    let what = format!(
+        "baseline: `{} {}` per invocation",
+        program.display(),
+        args.join(" ")
+    );
     Ok(latency_row(what, &latencies, None))
 }
 
@@ -313,7 +349,10 @@ fn instance_memory(data_dir: &Path) -> Vec<(String, Memory)> {
         };
         let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
         // The parent is the second field after the parenthesised command name.
-        if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)) {
+        if let Some(ppid) = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        {
             parent_of.insert(pid, ppid.parse().unwrap_or(0));
         }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
@@ -327,7 +366,10 @@ fn instance_memory(data_dir: &Path) -> Vec<(String, Memory)> {
         .map(|helper| {
             let mut total = Memory::default();
             let mut interpreter = String::new();
-            for (&pid, _) in parent_of.iter().filter(|(pid, _)| descends_from(**pid, helper, &parent_of)) {
+            for (&pid, _) in parent_of
+                .iter()
+                .filter(|(pid, _)| descends_from(**pid, helper, &parent_of))
+            {
                 let memory = process_memory(pid);
                 total.rss_kib += memory.rss_kib;
                 total.pss_kib += memory.pss_kib;
@@ -364,7 +406,11 @@ fn own_rss_kib() -> u64 {
 }
 
 /// Idle instances, specialised and generic, and what the engine process costs with them.
-async fn memory(server: &BenchServer, languages: &[Language], idle: u32) -> anyhow::Result<Section> {
+async fn memory(
+    server: &BenchServer,
+    languages: &[Language],
+    idle: u32,
+) -> anyhow::Result<Section> {
     let before = own_rss_kib();
     for n in 0..idle {
         let language = languages[n as usize % languages.len()];
@@ -386,10 +432,18 @@ async fn memory(server: &BenchServer, languages: &[Language], idle: u32) -> anyh
         }
         let n = of_kind.len() as u64;
         rows.push(Row {
-            what: format!("idle {interpreter} instance (helper + supervisor + interpreter), mean of {n}"),
+            what: format!(
+                "idle {interpreter} instance (helper + supervisor + interpreter), mean of {n}"
+            ),
             cells: vec![
-                format!("{:.1}", of_kind.iter().map(|m| m.rss_kib).sum::<u64>() as f64 / n as f64 / 1024.0),
-                format!("{:.1}", of_kind.iter().map(|m| m.pss_kib).sum::<u64>() as f64 / n as f64 / 1024.0),
+                format!(
+                    "{:.1}",
+                    of_kind.iter().map(|m| m.rss_kib).sum::<u64>() as f64 / n as f64 / 1024.0
+                ),
+                format!(
+                    "{:.1}",
+                    of_kind.iter().map(|m| m.pss_kib).sum::<u64>() as f64 / n as f64 / 1024.0
+                ),
             ],
         });
     }
@@ -423,7 +477,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         main.create(&name, *language).await?;
         let mut rows = Vec::new();
         for concurrency in &args.concurrency {
-            rows.push(main.warm(&name, args.requests, (*concurrency).max(1)).await?);
+            rows.push(
+                main.warm(&name, args.requests, (*concurrency).max(1))
+                    .await?,
+            );
         }
         rows.push(main.starts(&name, *language, args.starts, prewarm).await?);
         cold.create(&name, *language).await?;
@@ -451,7 +508,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("\n{}\n{table}", section.title);
         markdown.push_str(&format!("\n## {}\n\n{table}\n", section.title));
     }
-    std::fs::write(&args.report, markdown).with_context(|| format!("writing {}", args.report.display()))?;
+    std::fs::write(&args.report, markdown)
+        .with_context(|| format!("writing {}", args.report.display()))?;
     println!("\nreport written to {}", args.report.display());
     Ok(())
 }
