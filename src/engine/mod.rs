@@ -279,20 +279,21 @@ impl Inner {
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
-        let (ending, start, init_ms, duration_ms) =
+        let (ending, start, init_ms, duration_ms, usage) =
             match self.acquire(&function, runtime.as_ref(), &mut logs).await {
                 Err(Refusal::Throttled(refusal)) => {
                     return self
                         .refuse(&function, runtime.kind(), started_at, refusal)
                         .await;
                 }
-                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0),
+                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0, None),
                 Ok(Acquired {
                     mut instance,
                     start,
                     init_ms,
                     _busy,
                 }) => {
+                    let before = instance.usage();
                     let began = Instant::now();
                     let ending = self
                         .run_on(
@@ -305,12 +306,16 @@ impl Inner {
                         )
                         .await;
                     let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
+                    let usage = before
+                        .zip(instance.usage())
+                        .map(|(before, after)| after.since(before));
                     self.release(instance, &function, ending.is_ok());
                     (
                         ending.unwrap_or_else(|e| e),
                         Some(start),
                         init_ms,
                         duration_ms,
+                        usage,
                     )
                 }
             };
@@ -330,6 +335,8 @@ impl Inner {
             started_at,
             duration_ms,
             init_ms,
+            peak_memory_bytes: usage.map(|u| u.peak_memory_bytes),
+            cpu_time_ms: usage.map(|u| u.cpu_ns as f64 / 1e6),
         })
         .await
     }
@@ -364,6 +371,8 @@ impl Inner {
                 started_at,
                 duration_ms: 0.0,
                 init_ms: None,
+                peak_memory_bytes: None,
+                cpu_time_ms: None,
             })
             .await?;
         Err(InvokeError::Throttled(invocation))
