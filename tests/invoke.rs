@@ -552,8 +552,8 @@ async fn declare_body(app: &TestApp, path: &str, length: usize) -> (StatusCode, 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
-        app.addr
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        app.addr, app.admin_token
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();

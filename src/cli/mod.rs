@@ -1,12 +1,15 @@
 //! The `kindling` command: `serve` runs the server; the other commands are clients of its API.
 
+mod admin;
 mod client;
 
 use std::future::Future;
+use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
@@ -31,6 +34,11 @@ enum Command {
     /// Create, change, list, invoke and delete functions.
     #[command(subcommand, name = "fn")]
     Function(client::FunctionCommand),
+    /// Sign in with a user name and password; the token is saved for the other client commands.
+    Login(client::LoginArgs),
+    /// Make users and reset tokens, on the server's machine (works on its data dir directly).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Show one invocation: result, error, logs and timings.
     Invocation {
         id: String,
@@ -58,6 +66,10 @@ struct ServeArgs {
     /// TOML settings file; `KINDLING_*` environment variables and these flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Serve without authentication: every request acts as the first administrator. For local
+    /// development only (config: `auth = false`).
+    #[arg(long)]
+    no_auth: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -70,6 +82,11 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => block_on(serve(args)),
         Command::Function(command) => block_on(client::run_function(command)),
         Command::Invocation { id, client } => block_on(client::show_invocation(client, id)),
+        Command::Login(args) => block_on(client::login(args)),
+        Command::Admin(command) => {
+            init_logging();
+            block_on(admin::run(command))
+        }
         Command::Bench(args) => block_on(crate::bench::run(args)),
     }
 }
@@ -91,17 +108,24 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to stderr, at `KINDLING_LOG`'s level (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
         default_runtime: args.runtime,
+        auth: args.no_auth.then_some(false),
     };
     let config = Config::load(args.config.as_deref(), overrides)?;
     let server = crate::server::build(config).await?;
@@ -123,4 +147,22 @@ async fn shutdown_signal() {
             let _ = interrupt.await;
         }
     }
+}
+
+/// The first line of standard input (a password), with a prompt when it is a terminal.
+fn read_password(what: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what} (it shows as you type): ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
 }
