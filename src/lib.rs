@@ -30,6 +30,8 @@
 //! - [`engine`] — the invoke path: instances, the pool, outcomes, bounded logs.
 //! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups) and a test fake.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
+//! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
+//!   the host's state, and the Prometheus exposition.
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
 //! - [`bench`] — `kindling bench`, the benchmark harness.
 
@@ -42,6 +44,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod functions;
+pub mod metrics;
 pub mod runtimes;
 pub mod server;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
+use crate::metrics::prometheus::{Exposition, Recorder};
 use crate::runtimes::sandbox::SandboxRuntime;
 use crate::runtimes::{Runtime, RuntimeKind};
 use crate::store::{InvocationWriter, Store, StoreError};
@@ -80,10 +81,12 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .await?,
     );
     let writer = InvocationWriter::start(store.clone());
+    let recorder = Arc::new(Recorder::default());
     let engine = Engine::start(
         open_runtimes(&config),
         registry.clone(),
         writer,
+        recorder.clone(),
         config.limits.clone(),
         PoolLimits::new(&config.pool, config.limits.default_memory_mb),
     )
@@ -108,6 +111,8 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         state: AppState {
             registry,
             accounts: Arc::new(accounts),
+            exposition: Arc::new(Exposition::new(&recorder, engine.clone())),
+            host: Arc::default(),
             engine,
             store,
             limits: config.limits,

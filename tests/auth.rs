@@ -634,6 +634,13 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
     )
     .await;
     assert!(invoked.contains("\"result\": \"hello\""), "{invoked}");
+    let metrics = kindling(
+        &["metrics", "cli", "--window", "1h", "--url", &url],
+        "",
+        &[("XDG_CONFIG_HOME", config_home)],
+    )
+    .await;
+    assert!(metrics.contains("\"invocations\": 1,"), "{metrics}");
     assert_eq!(alice.get("/functions/cli").await.0, StatusCode::OK);
     app.stop().await;
 }

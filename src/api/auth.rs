@@ -2,13 +2,13 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, Caller, JsonBody};
+use super::{AppState, Caller, JsonBody, QueryParams};
 use crate::auth::{Credentials, IssuedToken, NewToken, NewUser, TokenInfo, User};
 
 /// The routes anyone may call.
@@ -103,7 +103,7 @@ pub struct TokensParams {
 pub async fn tokens(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<TokensParams>,
+    QueryParams(params): QueryParams<TokensParams>,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     Ok(Json(
         state

@@ -31,6 +31,8 @@ use crate::auth::{Accounts, AuthError};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::functions::Registry;
+use crate::metrics::host::HostSampler;
+use crate::metrics::prometheus::Exposition;
 use crate::runtimes::RuntimeKind;
 use crate::store::Store;
 
@@ -42,6 +44,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub accounts: Arc<Accounts>,
     pub engine: Engine,
+    pub exposition: Arc<Exposition>,
+    pub host: Arc<HostSampler>,
     pub store: Store,
     pub limits: Limits,
     pub default_runtime: RuntimeKind,
@@ -205,6 +209,21 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
         })
+}
+
+/// Query parameters; a query that does not fit `T` is a 400 that says why.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(QueryParams)
+            .map_err(|e| {
+                ApiError::bad_request("invalid_query", format!("invalid query parameters: {e}"))
+            })
+    }
 }
 
 /// The request body as bytes.

@@ -18,7 +18,9 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat};
         run::run,
         seed_compat::execute, seed_compat::execute_named, seed_compat::execute_named_gvisor,
         seed_compat::executions,
-        health::health, metrics::system,
+        health::health,
+        metrics::summary, metrics::function, metrics::time_series, metrics::function_time_series,
+        metrics::system, metrics::prometheus,
         auth::login, auth::register, auth::me, auth::users, auth::tokens, auth::create_token,
         auth::revoke_token,
     ),
@@ -29,6 +31,7 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat};
         (name = "invocations", description = "Invoke functions and read their history"),
         (name = "seed compatibility", description = "The requests of the seed projects, as aliases"),
         (name = "system", description = "Health and the state of the pool and the host"),
+        (name = "metrics", description = "Invocation figures over a window, per-minute series, the pool and the host, Prometheus"),
         (name = "auth", description = "Accounts and API tokens: every route but /health, /auth/login and /auth/register needs `Authorization: Bearer <token>`"),
     )
 )]

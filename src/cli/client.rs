@@ -356,6 +356,27 @@ pub async fn show_invocation(client: ClientArgs, id: String) -> anyhow::Result<(
     Ok(())
 }
 
+pub async fn show_metrics(
+    client: ClientArgs,
+    function: Option<String>,
+    window: String,
+) -> anyhow::Result<()> {
+    let path = match function {
+        Some(function) => format!(
+            "/metrics/functions/{}?window={}",
+            segment(&function),
+            segment(&window)
+        ),
+        None => format!("/metrics/summary?window={}", segment(&window)),
+    };
+    print(
+        &Client::new(client)
+            .send(reqwest::Method::GET, &path, None)
+            .await?,
+    );
+    Ok(())
+}
+
 /// Signs in and saves the token for the other commands.
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let password = super::read_password(&format!("password for {}", args.username))?;

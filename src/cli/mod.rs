@@ -39,6 +39,16 @@ enum Command {
     /// Make users and reset tokens, on the server's machine (works on its data dir directly).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Show execution metrics: every function's, or one function's, over a window.
+    Metrics {
+        /// One function (id or name); without it, the summary of every function.
+        function: Option<String>,
+        /// 15m, 1h, 24h, 7d, … or all.
+        #[arg(long, default_value = "24h")]
+        window: String,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
     /// Show one invocation: result, error, logs and timings.
     Invocation {
         id: String,
@@ -83,6 +93,11 @@ pub fn main() -> ExitCode {
         Command::Function(command) => block_on(client::run_function(command)),
         Command::Invocation { id, client } => block_on(client::show_invocation(client, id)),
         Command::Login(args) => block_on(client::login(args)),
+        Command::Metrics {
+            function,
+            window,
+            client,
+        } => block_on(client::show_metrics(client, function, window)),
         Command::Admin(command) => {
             init_logging();
             block_on(admin::run(command))

@@ -8,7 +8,7 @@
 //!                 else start an instance + load code           ── cold (or 429 when full)
 //!        ─► instance: invoke frame ─► result frame (or timeout / crash / OOM)
 //!        ─► healthy and current? back to the pool : killed
-//!        ─► invocation record (group-committed) ─► caller
+//!        ─► invocation record (group-committed), metrics counters ─► caller
 //! ```
 //!
 //! A maintenance task keeps the pool in shape: it refills generic instances, retires idle ones
@@ -33,6 +33,7 @@ use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
 use crate::functions::{Function, Registry, registry::Scope};
+use crate::metrics::prometheus::Recorder;
 use crate::runtimes::{InstanceLimits, InstanceSpec, Runtime, RuntimeKind};
 use crate::store::{Invocation, InvocationWriter, StoreError};
 
@@ -40,7 +41,7 @@ pub use instance::{BootError, Failure, Instance};
 pub use logs::LogTail;
 pub use outcome::{StartKind, Status};
 use pool::{Mark, Pool, PoolKey, Slot};
-pub use pool::{PoolLimits, PoolSnapshot, Throttled};
+pub use pool::{PoolLimits, PoolSnapshot, StartCounts, Throttled};
 
 /// How long an instance may take to start its agent.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,6 +87,8 @@ struct Inner {
     pool: Pool,
     registry: Arc<Registry>,
     writer: InvocationWriter,
+    /// Counts every recorded invocation for `/metrics`.
+    recorder: Arc<Recorder>,
     limits: Limits,
     /// Invocations in flight, instances being killed, the maintenance task; shutdown waits.
     tasks: TaskTracker,
@@ -133,6 +136,7 @@ impl Engine {
         runtimes: BTreeMap<RuntimeKind, RuntimeSlot>,
         registry: Arc<Registry>,
         writer: InvocationWriter,
+        recorder: Arc<Recorder>,
         limits: Limits,
         pool: PoolLimits,
     ) -> Self {
@@ -164,6 +168,7 @@ impl Engine {
             pool,
             registry,
             writer,
+            recorder,
             limits,
             tasks,
             stop: CancellationToken::new(),
@@ -344,6 +349,7 @@ impl Inner {
     async fn record(&self, invocation: Invocation) -> Result<Arc<Invocation>, InvokeError> {
         let invocation = Arc::new(invocation);
         self.writer.record(invocation.clone()).await?;
+        self.recorder.observe(&invocation);
         Ok(invocation)
     }
 

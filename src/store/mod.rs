@@ -5,6 +5,7 @@
 mod accounts;
 mod functions;
 mod invocations;
+mod metrics;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -16,6 +17,7 @@ use sqlx::sqlite::{
 
 pub use accounts::TokenRecord;
 pub use invocations::{Invocation, InvocationFilter, InvocationWriter};
+pub use metrics::{InvocationTotals, MetricsFilter, MinuteTotals};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
