@@ -308,18 +308,19 @@ impl Accounting {
             Version::V1 => ("cpuacct.usage", "memory.max_usage_in_bytes"),
             Version::V2 => ("cpu.stat", "memory.peak"),
         };
-        let open = |name: &str| {
+        let open = |name: &str, write: bool| {
             let path = cgroup.file(name);
             OpenOptions::new()
                 .read(true)
-                .write(true)
+                .write(write)
                 .open(&path)
                 .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))
         };
         Ok(Self {
             version: cgroup.version,
-            cpu: open(cpu)?,
-            peak: open(peak)?,
+            cpu: open(cpu, false)?,
+            // Read-only where the kernel offers no reset.
+            peak: open(peak, true).or_else(|_| open(peak, false))?,
         })
     }
 
