@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::agents::Language;
+use crate::auth::ADMIN_TOKEN_FILE;
 use crate::config::Config;
 use crate::runtimes::RuntimeKind;
 
@@ -139,13 +140,24 @@ impl BenchServer {
         config.pool.max_concurrency = 1000;
         let server = crate::server::build(config).await?;
         let base = format!("http://{}", server.local_addr());
+        // Measured as users call it: with a token, checked on every request.
+        let token_file = data_dir.path().join(ADMIN_TOKEN_FILE);
+        let token = std::fs::read_to_string(&token_file)
+            .with_context(|| format!("reading {}", token_file.display()))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()).parse()?,
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(server.run(async {
             let _ = stopped.await;
         }));
         Ok(Arc::new(Self {
             base,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()?,
             data_dir,
             stop: Some(stop),
             serving: Some(serving),

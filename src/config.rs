@@ -22,6 +22,10 @@ pub struct Config {
     pub default_runtime: RuntimeKind,
     /// The runtimes this server offers (each still needs its host to support it).
     pub runtimes: Vec<RuntimeKind>,
+    /// Whether requests need an API token. `false` (`--no-auth`) makes every caller the first
+    /// administrator: for local development only.
+    pub auth: bool,
+    pub accounts: AccountsConfig,
     pub limits: Limits,
     pub pool: PoolConfig,
     pub instance: InstanceConfig,
@@ -36,11 +40,33 @@ impl Default for Config {
             data_dir: PathBuf::from("./kindling-data"),
             default_runtime: RuntimeKind::Sandbox,
             runtimes: RuntimeKind::ALL.to_vec(),
+            auth: true,
+            accounts: AccountsConfig::default(),
             limits: Limits::default(),
             pool: PoolConfig::default(),
             instance: InstanceConfig::default(),
             sandbox: SandboxConfig::default(),
             docker: DockerConfig::default(),
+        }
+    }
+}
+
+/// Users and tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// Whether anyone may register a (non-administrator) account with `POST /auth/register`;
+    /// otherwise only administrators register users.
+    pub open_registration: bool,
+    /// Lifetime of the tokens `POST /auth/login` hands out.
+    pub login_token_ttl_secs: u64,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            open_registration: false,
+            login_token_ttl_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -204,6 +230,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_runtime: Option<RuntimeKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<bool>,
 }
 
 /// Environment variables that belong to the client commands, not to the server's settings.

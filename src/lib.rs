@@ -7,7 +7,8 @@
 //! # The path of an invocation
 //!
 //! ```text
-//! HTTP ─► api (axum) ─► functions::Registry (in-memory index) ─► engine::Engine::invoke
+//! HTTP ─► api (axum) ─► auth::Accounts: whose token? ─► functions::Registry (in-memory index)
+//!        ─► engine::Engine::invoke
 //!            │   pool: idle instance of this version?   ── warm
 //!            │         else start an instance + load    ── cold
 //!            ▼
@@ -21,22 +22,29 @@
 //! - [`cli`] — the `kindling` command: `serve`, and the client commands.
 //! - [`config`] — typed settings: defaults → TOML file → `KINDLING_*` env → flags.
 //! - [`server`] — builds everything from a [`config::Config`], binds, shuts down gracefully.
-//! - [`api`] — HTTP routes, one file per resource, one error type, the OpenAPI document.
+//! - [`api`] — HTTP routes, one file per resource, one error type, the OpenAPI document; every
+//!   route but `/health` and the docs checks the caller's bearer token.
+//! - [`auth`] — users (Argon2 passwords, roles), API tokens (stored as SHA-256 digests), the
+//!   check of a request's token; the first administrator is made on first start.
 //! - [`functions`] — what a function is, validation, and the registry that keeps them.
 //! - [`engine`] — the invoke path: instances, the pool, outcomes, bounded logs.
 //! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups) and a test fake.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
+//! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
+//!   the host's state, and the Prometheus exposition.
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
 //! - [`bench`] — `kindling bench`, the benchmark harness.
 
 pub mod agents;
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod functions;
+pub mod metrics;
 pub mod runtimes;
 pub mod server;
 pub mod store;

@@ -12,10 +12,12 @@ use tower::Layer;
 use tower_http::trace::TraceLayer;
 
 use crate::api::{self, AppState};
+use crate::auth::{Accounts, AuthError};
 use crate::blobs::Blobs;
 use crate::config::Config;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
+use crate::metrics::prometheus::{Exposition, Recorder};
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
 use crate::runtimes::{Runtime, RuntimeKind};
@@ -31,6 +33,8 @@ pub enum StartupError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot open the accounts: {0}")]
+    Accounts(#[from] AuthError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,6 +58,20 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
     let store = Store::open(data_dir).await?;
     let blobs = Blobs::open(data_dir.join("blobs")).map_err(data_dir_error)?;
+    // Before the registry loads the functions: the first start adopts functions from before
+    // accounts existed.
+    let accounts = Accounts::open(
+        store.clone(),
+        data_dir,
+        config.auth,
+        config.accounts.clone(),
+    )
+    .await?;
+    if !config.auth {
+        tracing::warn!(
+            "authentication is off (--no-auth): every request acts as the first administrator; use this for local development only"
+        );
+    }
     let registry = Arc::new(
         Registry::open(
             store.clone(),
@@ -64,10 +82,12 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         .await?,
     );
     let writer = InvocationWriter::start(store.clone());
+    let recorder = Arc::new(Recorder::default());
     let engine = Engine::start(
         open_runtimes(&config),
         registry.clone(),
         writer,
+        recorder.clone(),
         config.limits.clone(),
         PoolLimits::new(
             &config.pool,
@@ -95,6 +115,9 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         listener,
         state: AppState {
             registry,
+            accounts: Arc::new(accounts),
+            exposition: Arc::new(Exposition::new(&recorder, engine.clone())),
+            host: Arc::default(),
             engine,
             store,
             limits: config.limits,

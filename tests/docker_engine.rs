@@ -234,8 +234,18 @@ fn serve(data_dir: &Path) -> (ServerProcess, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_with_containers_running_leaves_none_after_restart() {
     let data = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
     let (mut server, base) = serve(data.path());
+    let token =
+        std::fs::read_to_string(data.path().join(kindling::auth::ADMIN_TOKEN_FILE)).unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token.trim()).parse().unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let function = json!({"name": "sleepy", "language": "python",
                           "code": "import time\ndef handler(event):\n    time.sleep(event['s'])\n    return 'done'\n"});
     let created = client

@@ -552,8 +552,8 @@ async fn declare_body(app: &TestApp, path: &str, length: usize) -> (StatusCode, 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
-        app.addr
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        app.addr, app.admin_token
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
@@ -565,4 +565,40 @@ async fn declare_body(app: &TestApp, path: &str, length: usize) -> (StatusCode, 
         StatusCode::from_u16(status).unwrap(),
         serde_json::from_str(body).unwrap_or(Value::Null),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_report_their_cpu_time_and_peak_memory() {
+    let app = spawn_app().await;
+    // The figures are per invocation: a big allocation or a busy loop on one invocation does not
+    // show on the next one of the same (warm) instance.
+    let code = "import time\ndef handler(event, context):\n    if event.get('allocate'):\n        block = bytearray(event['allocate'] * 1024 * 1024)\n        block[::4096] = b'x' * len(block[::4096])\n    if event.get('spin'):\n        end = time.process_time() + event['spin']\n        while time.process_time() < end:\n            pass\n    return 'done'\n";
+    app.create_fn("hungry", "python", code, json!({"memory_mb": 256}))
+        .await;
+    app.invoke("hungry", json!({})).await;
+
+    let allocating = app.invoke("hungry", json!({"allocate": 64})).await;
+    assert_eq!(allocating["start"], "warm", "{allocating}");
+    let peak = allocating["peak_memory_bytes"].as_u64().unwrap();
+    assert!(peak >= 64 << 20, "64 MiB allocated, peak {peak}");
+    assert!(peak < 256 << 20, "peak {peak}");
+
+    let spinning = app.invoke("hungry", json!({"spin": 0.3})).await;
+    let cpu = spinning["cpu_time_ms"].as_f64().unwrap();
+    assert!(
+        (280.0..1500.0).contains(&cpu),
+        "300 ms of CPU, reported {cpu}"
+    );
+    let peak = spinning["peak_memory_bytes"].as_u64().unwrap();
+    assert!(peak < 48 << 20, "the 64 MiB were freed; peak {peak}");
+
+    let idle = app.invoke("hungry", json!({})).await;
+    assert!(idle["cpu_time_ms"].as_f64().unwrap() < 100.0, "{idle}");
+
+    // The history keeps them.
+    let id = spinning["invocation_id"].as_str().unwrap();
+    let (_, stored) = app.get(&format!("/invocations/{id}")).await;
+    assert_eq!(stored["cpu_time_ms"], spinning["cpu_time_ms"]);
+    assert_eq!(stored["peak_memory_bytes"], spinning["peak_memory_bytes"]);
+    app.stop().await;
 }

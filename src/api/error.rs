@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::invocations::INVOCATION_ID_HEADER;
+use crate::auth::AuthError;
 use crate::engine::InvokeError;
 use crate::functions::RegistryError;
 use crate::store::StoreError;
@@ -19,6 +20,8 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     /// The invocation this answer is about, when one was recorded (a throttled one).
     invocation_id: Option<String>,
+    /// A `WWW-Authenticate` challenge (RFC 6750), for answers refusing the caller's credentials.
+    challenge: Option<&'static str>,
 }
 
 /// The body of every error answer.
@@ -43,6 +46,7 @@ impl ApiError {
             message: message.into(),
             retry_after_secs: None,
             invocation_id: None,
+            challenge: None,
         }
     }
 
@@ -122,6 +126,41 @@ impl From<InvokeError> for ApiError {
     }
 }
 
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        let message = error.to_string();
+        let unauthorized = |code, challenge| Self {
+            challenge: Some(challenge),
+            ..Self::new(StatusCode::UNAUTHORIZED, code, message.clone())
+        };
+        const ASK: &str = "Bearer realm=\"kindling\"";
+        const REFUSE: &str = "Bearer realm=\"kindling\", error=\"invalid_token\"";
+        match error {
+            AuthError::MissingToken => unauthorized("missing_token", ASK),
+            AuthError::MalformedToken => unauthorized("malformed_token", REFUSE),
+            AuthError::InvalidToken => unauthorized("invalid_token", REFUSE),
+            AuthError::ExpiredToken(_) => unauthorized("token_expired", REFUSE),
+            AuthError::RevokedToken => unauthorized("token_revoked", REFUSE),
+            AuthError::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
+            AuthError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AuthError::Invalid { code, .. } => Self::bad_request(code, message),
+            AuthError::UserExists(_) => Self::new(StatusCode::CONFLICT, "username_taken", message),
+            AuthError::UserNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "user_not_found", message)
+            }
+            AuthError::TokenNotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "token_not_found", message)
+            }
+            AuthError::Store(_)
+            | AuthError::Random(_)
+            | AuthError::Hash(_)
+            | AuthError::TokenFile { .. } => Self::internal(message),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self::internal(error)
@@ -148,7 +187,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, retry_after_secs) = (self.status, self.retry_after_secs);
+        let (status, retry_after_secs, challenge) =
+            (self.status, self.retry_after_secs, self.challenge);
         let invocation_id = self.invocation_id.clone();
         let mut response = (status, Json(self.body())).into_response();
         let headers = response.headers_mut();
@@ -157,6 +197,12 @@ impl IntoResponse for ApiError {
         }
         if let Some(id) = invocation_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
             headers.insert(INVOCATION_ID_HEADER, id);
+        }
+        if let Some(challenge) = challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         response
     }

@@ -55,7 +55,7 @@ impl From<Result<(), String>> for Availability {
 }
 
 /// Liveness and runtime availability. Needs no authentication.
-#[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
     let runtimes: BTreeMap<RuntimeKind, RuntimeHealth> = state
         .engine

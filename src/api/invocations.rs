@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -13,7 +13,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, Caller, EventBody, JsonBody, event_from_value};
+use super::{AppState, Caller, EventBody, JsonBody, QueryParams, event_from_value};
 use crate::engine::{InvokeRequest, Status};
 use crate::runtimes::RuntimeKind;
 use crate::store::{Invocation, InvocationFilter};
@@ -87,7 +87,7 @@ pub async fn invoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(function): Path<String>,
-    Query(params): Query<InvokeParams>,
+    QueryParams(params): QueryParams<InvokeParams>,
     EventBody(event): EventBody,
 ) -> Result<Answer, ApiError> {
     let request = InvokeRequest {
@@ -218,7 +218,7 @@ pub struct ListParams {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Vec<Invocation>>, ApiError> {
     let function_id = match &params.function {
         Some(function) => Some(

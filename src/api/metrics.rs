@@ -1,16 +1,143 @@
-//! `/metrics/system`: the state of the pool and of the host.
+//! `/metrics`: figures per function and overall over a window, per-minute series, the state of
+//! the pool and the host, and the Prometheus exposition (administrators: it names every user's
+//! functions).
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::{AppState, Caller, QueryParams};
 use crate::engine::PoolSnapshot;
+use crate::functions::Function;
+use crate::metrics::host::Host;
+use crate::metrics::prometheus::CONTENT_TYPE;
+use crate::metrics::{self, FunctionMetrics, Known, Summary, TimeSeries, Window, WindowError};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/metrics/system", get(system))
+    Router::new()
+        .route("/metrics", get(prometheus))
+        .route("/metrics/system", get(system))
+        .route("/metrics/summary", get(summary))
+        .route("/metrics/timeseries", get(time_series))
+        .route("/metrics/functions/{function}", get(function))
+        .route(
+            "/metrics/functions/{function}/timeseries",
+            get(function_time_series),
+        )
+        // Seed 001's `GET /metrics/{function_id}`.
+        .route("/metrics/{function}", get(function))
+}
+
+impl From<WindowError> for ApiError {
+    fn from(error: WindowError) -> Self {
+        ApiError::bad_request("invalid_window", error.to_string())
+    }
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct WindowParams {
+    /// `15m`, `1h`, `24h` (the default), `7d`, … up to `366d`, or `all`.
+    pub window: Option<String>,
+    /// Instead of `window`: from this RFC 3339 time on.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl WindowParams {
+    fn window(&self) -> Result<Window, ApiError> {
+        Ok(Window::parse(self.window.as_deref(), self.since)?)
+    }
+}
+
+/// The owner whose invocations `caller` may see: their own, or everyone's (administrators).
+fn owner(caller: &Caller) -> Option<&str> {
+    (!caller.admin).then_some(caller.user.as_str())
+}
+
+fn known(function: &Function) -> Known<'_> {
+    Known {
+        id: &function.id,
+        name: &function.name,
+    }
+}
+
+/// Every function the caller may see, with totals: invocations, errors, timeouts, throttles,
+/// out-of-memory kills, success rate, starts by kind, duration mean/p50/p95/p99/max, mean init
+/// time, peak memory and CPU time.
+#[utoipa::path(get, path = "/metrics/summary", tag = "metrics", params(WindowParams),
+    responses((status = 200, body = Summary), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(params): QueryParams<WindowParams>,
+) -> Result<Json<Summary>, ApiError> {
+    let window = params.window()?;
+    let functions = state.registry.list(caller.scope());
+    let known: Vec<Known<'_>> = functions.iter().map(|f| known(f)).collect();
+    Ok(Json(
+        metrics::summary(&state.store, owner(&caller), &known, window).await?,
+    ))
+}
+
+/// One function's figures over the window.
+#[utoipa::path(get, path = "/metrics/functions/{function}", tag = "metrics",
+    params(("function" = String, Path, description = "id or name"), WindowParams),
+    responses((status = 200, body = FunctionMetrics), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn function(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(function): Path<String>,
+    QueryParams(params): QueryParams<WindowParams>,
+) -> Result<Json<FunctionMetrics>, ApiError> {
+    let window = params.window()?;
+    let found = state
+        .registry
+        .resolve(caller.scope(), &function)
+        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    Ok(Json(
+        metrics::function(&state.store, known(&found), window).await?,
+    ))
+}
+
+/// Per-minute figures of every function the caller may see, for charts.
+#[utoipa::path(get, path = "/metrics/timeseries", tag = "metrics", params(WindowParams),
+    responses((status = 200, body = TimeSeries), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn time_series(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(params): QueryParams<WindowParams>,
+) -> Result<Json<TimeSeries>, ApiError> {
+    let window = params.window()?;
+    Ok(Json(
+        metrics::time_series(&state.store, owner(&caller), None, window).await?,
+    ))
+}
+
+/// Per-minute figures of one function, for charts.
+#[utoipa::path(get, path = "/metrics/functions/{function}/timeseries", tag = "metrics",
+    params(("function" = String, Path, description = "id or name"), WindowParams),
+    responses((status = 200, body = TimeSeries), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn function_time_series(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(function): Path<String>,
+    QueryParams(params): QueryParams<WindowParams>,
+) -> Result<Json<TimeSeries>, ApiError> {
+    let window = params.window()?;
+    let found = state
+        .registry
+        .resolve(caller.scope(), &function)
+        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    Ok(Json(
+        metrics::time_series(&state.store, None, Some(&found.id), window).await?,
+    ))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -19,42 +146,27 @@ pub struct SystemMetrics {
     pub host: Host,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Host {
-    pub cpus: usize,
-    /// 1, 5 and 15 minute load averages.
-    pub load_average: [f64; 3],
-    pub memory_total_mb: u64,
-    pub memory_available_mb: u64,
-}
-
-impl Host {
-    fn read() -> Self {
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let field = |name: &str| {
-            meminfo
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .map_or(0, |kib| kib / 1024)
-        };
-        let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-        let mut load = loadavg.split_whitespace().map(|v| v.parse().unwrap_or(0.0));
-        Self {
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            load_average: [(); 3].map(|()| load.next().unwrap_or(0.0)),
-            memory_total_mb: field("MemTotal:"),
-            memory_available_mb: field("MemAvailable:"),
-        }
-    }
-}
-
-/// Instances by state, runtime and language; starts by kind; memory reserved; queue length;
-/// the host's CPU and memory.
-#[utoipa::path(get, path = "/metrics/system", tag = "system", responses((status = 200, body = SystemMetrics)))]
-pub async fn system(State(state): State<AppState>) -> Json<SystemMetrics> {
+/// Instances by state, runtime and language; starts by kind and the hit rate; memory reserved;
+/// queue length; the host's CPU and memory.
+#[utoipa::path(get, path = "/metrics/system", tag = "metrics",
+    responses((status = 200, body = SystemMetrics), (status = 401, body = ErrorBody)))]
+pub async fn system(State(state): State<AppState>, _caller: Caller) -> Json<SystemMetrics> {
     Json(SystemMetrics {
         pool: state.engine.pool(),
-        host: Host::read(),
+        host: state.host.read(),
     })
+}
+
+/// Counters and histograms of invocations by function, runtime, status and start kind, and the
+/// pool's gauges, in the Prometheus text format (administrators only).
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn prometheus(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let text = state.exposition.render().map_err(ApiError::internal)?;
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }

@@ -1,6 +1,8 @@
 //! The HTTP API: one file per resource, one error type ([`error::ApiError`]), the OpenAPI
-//! document ([`openapi`]).
+//! document ([`openapi`]). Every route but `/health`, `/auth/login`, `/auth/register` and the
+//! docs sits behind [`require_caller`], which checks the bearer token.
 
+mod auth;
 pub mod error;
 mod functions;
 mod health;
@@ -14,7 +16,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -22,10 +26,13 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+pub use crate::auth::Caller;
+use crate::auth::{Accounts, AuthError};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::functions::Registry;
-use crate::functions::registry::Scope;
+use crate::metrics::host::HostSampler;
+use crate::metrics::prometheus::Exposition;
 use crate::runtimes::RuntimeKind;
 use crate::store::Store;
 
@@ -35,7 +42,10 @@ use self::error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub accounts: Arc<Accounts>,
     pub engine: Engine,
+    pub exposition: Arc<Exposition>,
+    pub host: Arc<HostSampler>,
     pub store: Store,
     pub limits: Limits,
     pub default_runtime: RuntimeKind,
@@ -62,13 +72,43 @@ pub fn router(state: AppState) -> Router {
             payload_limit,
             refuse_declared_oversize,
         ));
-    Router::new()
+    let protected = Router::new()
         .merge(management)
         .merge(invoking)
-        .merge(health::routes())
         .merge(metrics::routes())
+        .merge(auth::routes())
+        // Only matched routes: an unknown path stays a 404 for everyone.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_caller,
+        ));
+    Router::new()
+        .merge(protected)
+        .merge(auth::public_routes())
+        .merge(health::routes())
         .merge(openapi::routes())
         .with_state(state)
+}
+
+/// Refuses a request without a valid bearer token (401) before anything else looks at it, and
+/// hands the [`Caller`] to the handler.
+async fn require_caller(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    match state
+        .accounts
+        .authenticate(authorization.map(|value| value.as_bytes()))
+        .await
+    {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(refusal) => ApiError::from(refusal).into_response(),
+    }
 }
 
 /// Refuses a body whose declared length is over `limit` before reading any of it. (Bodies without
@@ -115,34 +155,42 @@ pub fn trim_trailing_slash(mut request: Request) -> Request {
     request
 }
 
-/// Who is calling. Until accounts exist every caller is the local administrator.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub user: String,
-    pub admin: bool,
-}
-
-impl Caller {
-    pub const LOCAL: &'static str = "local";
-
-    /// The functions this caller may see and change.
-    pub fn scope(&self) -> Scope<'_> {
-        if self.admin {
-            Scope::All
-        } else {
-            Scope::Owner(&self.user)
-        }
-    }
-}
-
+/// The caller [`require_caller`] found. A route outside it that asks for a `Caller` refuses
+/// everyone rather than let anyone in.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller {
-            user: Caller::LOCAL.to_owned(),
-            admin: true,
-        })
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| AuthError::MissingToken.into())
+    }
+}
+
+/// The caller, on routes that also serve anonymous requests: `None` without a token, a 401 for
+/// a token that is not valid.
+impl OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(Some(caller.clone()));
+        }
+        let authorization = parts.headers.get(header::AUTHORIZATION);
+        if authorization.is_none() && state.accounts.enabled() {
+            return Ok(None);
+        }
+        Ok(Some(
+            state
+                .accounts
+                .authenticate(authorization.map(|value| value.as_bytes()))
+                .await?,
+        ))
     }
 }
 
@@ -161,6 +209,21 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
         })
+}
+
+/// Query parameters; a query that does not fit `T` is a 400 that says why.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(QueryParams)
+            .map_err(|e| {
+                ApiError::bad_request("invalid_query", format!("invalid query parameters: {e}"))
+            })
+    }
 }
 
 /// The request body as bytes.

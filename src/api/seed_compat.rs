@@ -4,14 +4,14 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::error::{ApiError, ErrorBody};
 use super::invocations::{self, Answer, BatchAnswer, BatchItem, ListParams, run_batch, run_one};
-use super::{AppState, Caller, JsonBody, RawBody, event_from_bytes, event_from_value};
+use super::{AppState, Caller, JsonBody, QueryParams, RawBody, event_from_bytes, event_from_value};
 use crate::engine::InvokeRequest;
 use crate::runtimes::RuntimeKind;
 use crate::store::Invocation;
@@ -127,7 +127,7 @@ pub async fn executions(
     State(state): State<AppState>,
     caller: Caller,
     Path(function): Path<String>,
-    Query(params): Query<ListParams>,
+    QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Vec<Invocation>>, ApiError> {
     let found = state
         .registry

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 #[derive(Args, Clone)]
@@ -11,9 +12,43 @@ pub struct ClientArgs {
     /// The server's address.
     #[arg(long, env = "KINDLING_URL", default_value = "http://127.0.0.1:8000")]
     pub url: String,
-    /// API token.
+    /// API token [default: the one `kindling login` saved for this URL].
     #[arg(long, env = "KINDLING_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[derive(Args)]
+pub struct LoginArgs {
+    pub username: String,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// What `kindling login` keeps: one token, for one server.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    url: String,
+    token: String,
+}
+
+/// `$XDG_CONFIG_HOME/kindling/credentials.json`, else `~/.config/kindling/credentials.json`.
+fn saved_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(base.join("kindling").join("credentials.json"))
+}
+
+impl ClientArgs {
+    /// The token to send: the one given, else the one saved for this server.
+    fn token(&self) -> Option<String> {
+        self.token.clone().or_else(|| {
+            let saved = std::fs::read(saved_path()?).ok()?;
+            let saved: Saved = serde_json::from_slice(&saved).ok()?;
+            (saved.url.trim_end_matches('/') == self.url.trim_end_matches('/'))
+                .then_some(saved.token)
+        })
+    }
 }
 
 /// The fields shared by `fn create` and `fn update`.
@@ -108,14 +143,16 @@ pub enum FunctionCommand {
 
 struct Client {
     http: reqwest::Client,
-    args: ClientArgs,
+    url: String,
+    token: Option<String>,
 }
 
 impl Client {
     fn new(args: ClientArgs) -> Self {
         Self {
             http: reqwest::Client::new(),
-            args,
+            token: args.token(),
+            url: args.url,
         }
     }
 
@@ -125,9 +162,9 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.args.url.trim_end_matches('/'));
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
         let mut request = self.http.request(method, &url);
-        if let Some(token) = &self.args.token {
+        if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
@@ -315,6 +352,60 @@ pub async fn show_invocation(client: ClientArgs, id: String) -> anyhow::Result<(
         &Client::new(client)
             .send(reqwest::Method::GET, &path, None)
             .await?,
+    );
+    Ok(())
+}
+
+pub async fn show_metrics(
+    client: ClientArgs,
+    function: Option<String>,
+    window: String,
+) -> anyhow::Result<()> {
+    let path = match function {
+        Some(function) => format!(
+            "/metrics/functions/{}?window={}",
+            segment(&function),
+            segment(&window)
+        ),
+        None => format!("/metrics/summary?window={}", segment(&window)),
+    };
+    print(
+        &Client::new(client)
+            .send(reqwest::Method::GET, &path, None)
+            .await?,
+    );
+    Ok(())
+}
+
+/// Signs in and saves the token for the other commands.
+pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let password = super::read_password(&format!("password for {}", args.username))?;
+    let url = args.client.url.clone();
+    let answer = Client::new(args.client)
+        .send(
+            reqwest::Method::POST,
+            "/auth/login",
+            Some(json!({"username": args.username, "password": password})),
+        )
+        .await?;
+    let token = answer["token"]
+        .as_str()
+        .context("the server's answer holds no token")?;
+    let path = saved_path().context("neither XDG_CONFIG_HOME nor HOME is set")?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let saved = serde_json::to_string_pretty(&Saved {
+        url,
+        token: token.to_owned(),
+    })?;
+    crate::auth::write_private(&path, &saved)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "signed in as {}; the token (expires {}) is saved in {}",
+        args.username,
+        answer["expires_at"].as_str().unwrap_or("never"),
+        path.display()
     );
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! The `kindling` command: `serve` runs the server; the other commands are clients of its API.
 
+mod admin;
 mod client;
 
 use std::future::Future;
+use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
@@ -31,6 +34,21 @@ enum Command {
     /// Create, change, list, invoke and delete functions.
     #[command(subcommand, name = "fn")]
     Function(client::FunctionCommand),
+    /// Sign in with a user name and password; the token is saved for the other client commands.
+    Login(client::LoginArgs),
+    /// Make users and reset tokens, on the server's machine (works on its data dir directly).
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Show execution metrics: every function's, or one function's, over a window.
+    Metrics {
+        /// One function (id or name); without it, the summary of every function.
+        function: Option<String>,
+        /// 15m, 1h, 24h, 7d, … or all.
+        #[arg(long, default_value = "24h")]
+        window: String,
+        #[command(flatten)]
+        client: client::ClientArgs,
+    },
     /// Show one invocation: result, error, logs and timings.
     Invocation {
         id: String,
@@ -58,6 +76,10 @@ struct ServeArgs {
     /// TOML settings file; `KINDLING_*` environment variables and these flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Serve without authentication: every request acts as the first administrator. For local
+    /// development only (config: `auth = false`).
+    #[arg(long)]
+    no_auth: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -70,6 +92,16 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => block_on(serve(args)),
         Command::Function(command) => block_on(client::run_function(command)),
         Command::Invocation { id, client } => block_on(client::show_invocation(client, id)),
+        Command::Login(args) => block_on(client::login(args)),
+        Command::Metrics {
+            function,
+            window,
+            client,
+        } => block_on(client::show_metrics(client, function, window)),
+        Command::Admin(command) => {
+            init_logging();
+            block_on(admin::run(command))
+        }
         Command::Bench(args) => block_on(crate::bench::run(args)),
     }
 }
@@ -91,7 +123,8 @@ fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+/// Logs to stderr, at `KINDLING_LOG`'s level (default `info`).
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -100,10 +133,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
         default_runtime: args.runtime,
+        auth: args.no_auth.then_some(false),
     };
     let config = Config::load(args.config.as_deref(), overrides)?;
     let server = crate::server::build(config).await?;
@@ -125,4 +163,22 @@ async fn shutdown_signal() {
             let _ = interrupt.await;
         }
     }
+}
+
+/// The first line of standard input (a password), with a prompt when it is a terminal.
+fn read_password(what: &str) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what} (it shows as you type): ");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(password)
 }

@@ -18,7 +18,7 @@ use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Mode, Reply};
 use crate::runtimes::InstanceSpec;
 use crate::runtimes::{
-    BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError,
+    BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError, Usage,
 };
 
 /// How long the end-of-output marker may trail the reply before the logs are taken as they are.
@@ -164,6 +164,11 @@ impl Instance {
 
     pub async fn set_memory_limit(&mut self, memory_mb: u32) -> std::io::Result<()> {
         self.control.set_memory_limit(memory_mb).await
+    }
+
+    /// CPU time so far and peak memory since the previous reading (see [`InstanceControl::usage`]).
+    pub fn usage(&self) -> Option<Usage> {
+        self.control.usage()
     }
 
     /// Whether an idle instance is still there: its reply stream has neither ended nor carried

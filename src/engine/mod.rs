@@ -8,7 +8,7 @@
 //!                 else start an instance + load code           ── cold (or 429 when full)
 //!        ─► instance: invoke frame ─► result frame (or timeout / crash / OOM)
 //!        ─► healthy and current? back to the pool : killed
-//!        ─► invocation record (group-committed) ─► caller
+//!        ─► invocation record (group-committed), metrics counters ─► caller
 //! ```
 //!
 //! A maintenance task keeps the pool in shape: it refills generic instances, retires idle ones
@@ -34,6 +34,7 @@ use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
 use crate::functions::{Function, Registry, registry::Scope};
+use crate::metrics::prometheus::Recorder;
 use crate::runtimes::{InstanceSpec, Runtime, RuntimeKind, StartError};
 use crate::store::{Invocation, InvocationWriter, StoreError};
 
@@ -41,7 +42,7 @@ pub use instance::{BootError, Failure, Instance};
 pub use logs::LogTail;
 pub use outcome::{StartKind, Status};
 use pool::{Mark, Pool, PoolKey, Slot};
-pub use pool::{PoolLimits, PoolSnapshot, Throttled};
+pub use pool::{PoolLimits, PoolSnapshot, StartCounts, Throttled};
 
 /// How long an instance may take to start its agent.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,6 +90,8 @@ struct Inner {
     pool: Pool,
     registry: Arc<Registry>,
     writer: InvocationWriter,
+    /// Counts every recorded invocation for `/metrics`.
+    recorder: Arc<Recorder>,
     limits: Limits,
     /// Invocations in flight, instances being killed, the maintenance task; shutdown waits.
     tasks: TaskTracker,
@@ -138,6 +141,7 @@ impl Engine {
         runtimes: BTreeMap<RuntimeKind, RuntimeSlot>,
         registry: Arc<Registry>,
         writer: InvocationWriter,
+        recorder: Arc<Recorder>,
         limits: Limits,
         pool: PoolLimits,
     ) -> Self {
@@ -173,6 +177,7 @@ impl Engine {
             pool,
             registry,
             writer,
+            recorder,
             limits,
             tasks,
             stop: CancellationToken::new(),
@@ -316,7 +321,7 @@ impl Inner {
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
-        let (ending, start, init_ms, duration_ms) =
+        let (ending, start, init_ms, duration_ms, usage) =
             match self.acquire(&function, runtime.as_ref(), &mut logs).await {
                 Err(Refusal::Throttled(refusal)) => {
                     return self
@@ -329,13 +334,14 @@ impl Inner {
                         reason,
                     });
                 }
-                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0),
+                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0, None),
                 Ok(Acquired {
                     mut instance,
                     start,
                     init_ms,
                     _busy,
                 }) => {
+                    let before = instance.usage();
                     let began = Instant::now();
                     let ending = self
                         .run_on(
@@ -348,12 +354,16 @@ impl Inner {
                         )
                         .await;
                     let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
+                    let usage = before
+                        .zip(instance.usage())
+                        .map(|(before, after)| after.since(before));
                     self.release(instance, &function, ending.is_ok());
                     (
                         ending.unwrap_or_else(|e| e),
                         Some(start),
                         init_ms,
                         duration_ms,
+                        usage,
                     )
                 }
             };
@@ -373,6 +383,8 @@ impl Inner {
             started_at,
             duration_ms,
             init_ms,
+            peak_memory_bytes: usage.map(|u| u.peak_memory_bytes),
+            cpu_time_ms: usage.map(|u| u.cpu_ns as f64 / 1e6),
         })
         .await
     }
@@ -380,6 +392,7 @@ impl Inner {
     async fn record(&self, invocation: Invocation) -> Result<Arc<Invocation>, InvokeError> {
         let invocation = Arc::new(invocation);
         self.writer.record(invocation.clone()).await?;
+        self.recorder.observe(&invocation);
         Ok(invocation)
     }
 
@@ -407,6 +420,8 @@ impl Inner {
                 started_at,
                 duration_ms: 0.0,
                 init_ms: None,
+                peak_memory_bytes: None,
+                cpu_time_ms: None,
             })
             .await?;
         Err(InvokeError::Throttled(invocation))

@@ -216,7 +216,7 @@ pub struct InstanceCount {
     pub count: usize,
 }
 
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StartCounts {
     pub warm: u64,
     pub prewarmed: u64,

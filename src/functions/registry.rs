@@ -30,10 +30,15 @@ pub enum RegistryError {
     Blob(#[from] std::io::Error),
 }
 
-/// Who may see a function: its owner, or anyone (administrators).
+/// Whose functions a lookup sees.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'a> {
+    /// One user's.
     Owner(&'a str),
+    /// Everyone's, for an administrator: a name used by several users means the
+    /// administrator's own function first.
+    Admin(&'a str),
+    /// Everyone's (the engine's own lookups).
     All,
 }
 
@@ -41,7 +46,15 @@ impl Scope<'_> {
     fn admits(&self, function: &Function) -> bool {
         match self {
             Scope::Owner(owner) => function.owner == *owner,
-            Scope::All => true,
+            Scope::Admin(_) | Scope::All => true,
+        }
+    }
+
+    /// Whether `function` is someone else's than the scope's user (ranks lookups by name).
+    fn foreign(&self, function: &Function) -> bool {
+        match self {
+            Scope::Owner(user) | Scope::Admin(user) => function.owner != *user,
+            Scope::All => false,
         }
     }
 }
@@ -137,7 +150,11 @@ impl Registry {
         if let Some(function) = index.by_id.get(id_or_name) {
             return scope.admits(function).then(|| function.clone());
         }
-        index.named(id_or_name).find(|f| scope.admits(f)).cloned()
+        index
+            .named(id_or_name)
+            .filter(|f| scope.admits(f))
+            .min_by_key(|f| scope.foreign(f))
+            .cloned()
     }
 
     /// The function bound to an HTTP route.

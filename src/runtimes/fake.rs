@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use futures::future::BoxFuture;
 
-use super::{InstanceControl, InstanceSpec, Runtime, RuntimeKind, Spawned, StartError};
+use super::{InstanceControl, InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, Usage};
 use crate::agents::Language;
 
 pub struct FakeRuntime {
@@ -37,6 +37,11 @@ impl InstanceControl for FakeInstance {
 
     fn out_of_memory(&self) -> BoxFuture<'_, bool> {
         Box::pin(async { false })
+    }
+
+    /// Plain child processes have no cgroup to read.
+    fn usage(&self) -> Option<Usage> {
+        None
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {

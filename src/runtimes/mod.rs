@@ -127,9 +127,34 @@ pub trait InstanceControl: Send + Sync {
     /// Whether the kernel killed something in the instance for exceeding its memory limit.
     fn out_of_memory(&self) -> BoxFuture<'_, bool>;
 
+    /// What the kernel has accounted to the instance, or `None` where the runtime cannot tell.
+    /// Each call restarts the peak-memory period, so that a reading taken before an invocation
+    /// and one taken after it bracket exactly that invocation. Called twice per invocation:
+    /// it must be cheap (a few reads of files already open).
+    fn usage(&self) -> Option<Usage>;
+
     /// Kills every process of the instance, waits until they are gone and removes what the
     /// runtime created for it. Safe to call on an instance that already died.
     fn kill(&mut self) -> BoxFuture<'_, ()>;
+}
+
+/// One reading of an instance's resource accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time used by all of the instance's processes since it started (user and system).
+    pub cpu_ns: u64,
+    /// The most memory the instance used since the previous reading (or since it started).
+    pub peak_memory_bytes: u64,
+}
+
+impl Usage {
+    /// What was used between `before` and this later reading.
+    pub fn since(self, before: Usage) -> Usage {
+        Usage {
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+            peak_memory_bytes: self.peak_memory_bytes,
+        }
+    }
 }
 
 /// Why a runtime could not start an instance.

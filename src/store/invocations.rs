@@ -42,6 +42,11 @@ pub struct Invocation {
     pub duration_ms: f64,
     /// Time spent starting and specialising an instance first (cold and prewarmed starts).
     pub init_ms: Option<f64>,
+    /// The most memory the instance used during the invocation (the runtime's cgroup
+    /// accounting; `null` where the runtime has none or the invocation never ran).
+    pub peak_memory_bytes: Option<u64>,
+    /// CPU time the invocation used, every process of its instance, user and system.
+    pub cpu_time_ms: Option<f64>,
 }
 
 /// Which invocations to list.
@@ -117,8 +122,9 @@ impl Store {
                 .map(|e| serde_json::to_string(e).unwrap_or_default());
             sqlx::query(
                 "INSERT INTO invocations (id, function_id, function_name, owner, version, runtime,
-                     start, status, result, error, logs, started_at, duration_ms, init_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     start, status, result, error, logs, started_at, duration_ms, init_ms,
+                     peak_memory_bytes, cpu_time_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&invocation.invocation_id)
             .bind(&*invocation.function_id)
@@ -134,6 +140,8 @@ impl Store {
             .bind(invocation.started_at.timestamp_millis())
             .bind(invocation.duration_ms)
             .bind(invocation.init_ms)
+            .bind(invocation.peak_memory_bytes.map(|bytes| bytes as i64))
+            .bind(invocation.cpu_time_ms)
             .execute(&mut *tx)
             .await?;
         }
@@ -214,5 +222,9 @@ fn invocation_from_row(row: &SqliteRow) -> Result<Invocation, StoreError> {
         started_at: millis(row.try_get("started_at")?),
         duration_ms: row.try_get("duration_ms")?,
         init_ms: row.try_get("init_ms")?,
+        peak_memory_bytes: row
+            .try_get::<Option<i64>, _>("peak_memory_bytes")?
+            .map(|bytes| bytes as u64),
+        cpu_time_ms: row.try_get("cpu_time_ms")?,
     })
 }

@@ -1,8 +1,11 @@
-//! Durable state in SQLite (WAL): functions, their versions and every invocation.
+//! Durable state in SQLite (WAL): functions, their versions, every invocation, users and their
+//! API tokens.
 //! Schema changes are migrations under `migrations/`, applied at start-up.
 
+mod accounts;
 mod functions;
 mod invocations;
+mod metrics;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -12,12 +15,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use accounts::TokenRecord;
 pub use invocations::{Invocation, InvocationFilter, InvocationWriter};
+pub use metrics::{InvocationTotals, MetricsFilter, MinuteTotals};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique field (`name`, `route`) is already taken.
+    /// A unique field (a function's `name` or `route`, a user's `name`) is already taken.
     #[error("{field} is already taken")]
     Conflict { field: &'static str },
     #[error("database error: {0}")]

@@ -1,18 +1,23 @@
-//! The one test helper: a real server on port 0 with a fresh data dir, and an HTTP client for it.
+//! The one test helper: a real server on port 0 with a fresh data dir, and HTTP clients for it —
+//! by default authenticated as the server's first administrator.
 #![allow(dead_code)] // each test binary uses a different part of it
 
 use std::net::SocketAddr;
 
+use kindling::auth::ADMIN_TOKEN_FILE;
 use kindling::config::Config;
 use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderName};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+/// A running server, and a client of it that sends the first administrator's token (the one
+/// the server wrote to its data dir on first start). It derefs to that client.
 pub struct TestApp {
     pub addr: SocketAddr,
-    pub base: String,
-    pub client: reqwest::Client,
+    pub api: Api,
+    pub admin_token: String,
     pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -21,6 +26,13 @@ pub struct TestApp {
 /// The image `scripts/build-images` builds for the Docker-based runtimes (this project's test
 /// machines cannot pull the official ones).
 pub const LOCAL_IMAGE: &str = "kindling/runtime:bookworm";
+
+/// A client of the test server that sends one caller's credentials on every request (or none).
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub client: reqwest::Client,
+}
 
 /// A server with default settings, offering the sandbox runtime only.
 pub async fn spawn_app() -> TestApp {
@@ -37,10 +49,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     config.docker.python_image = LOCAL_IMAGE.to_owned();
     config.docker.node_image = LOCAL_IMAGE.to_owned();
     configure(&mut config);
+    let token_file = config.data_dir.join(ADMIN_TOKEN_FILE);
     let server = kindling::server::build(config)
         .await
         .expect("server builds");
     let addr = server.local_addr();
+    let admin_token = std::fs::read_to_string(token_file)
+        .expect("the first start wrote the administrator's token")
+        .trim()
+        .to_owned();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         server
@@ -50,10 +67,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             .await
             .expect("server runs");
     });
+    let base = format!("http://{addr}");
     TestApp {
         addr,
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        api: Api::with_token(&base, Some(&admin_token)),
+        admin_token,
         data_dir,
         stop: Some(stop),
         server: Some(server),
@@ -77,7 +95,80 @@ pub async fn spawn_runtime(runtime: RuntimeKind) -> TestApp {
     app
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl TestApp {
+    /// The same server, called with `token` (`None`: no `Authorization` header).
+    pub fn as_token(&self, token: Option<&str>) -> Api {
+        Api::with_token(&self.base, token)
+    }
+
+    /// The same server, called with this `Authorization` header as is.
+    pub fn as_authorization(&self, authorization: &str) -> Api {
+        Api::with_headers(&self.base, [(AUTHORIZATION, authorization)])
+    }
+
+    /// Registers a user (as the administrator), signs them in, and returns their client and id.
+    pub async fn user(&self, username: &str) -> (Api, String) {
+        let password = format!("{username}-password");
+        let credentials = json!({"username": username, "password": password});
+        let (status, user) = self.post("/auth/register", &credentials).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "registering {username}: {user}"
+        );
+        let (status, login) = self.post("/auth/login", &credentials).await;
+        assert_eq!(status, StatusCode::OK, "signing in {username}: {login}");
+        let id = user["id"].as_str().expect("a user id").to_owned();
+        (self.as_token(login["token"].as_str()), id)
+    }
+
+    /// Stops the server the way Ctrl-C does and waits until it has shut down.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Api {
+    fn with_token(base: &str, token: Option<&str>) -> Self {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        Self::with_headers(
+            base,
+            authorization
+                .iter()
+                .map(|value| (AUTHORIZATION, value.as_str())),
+        )
+    }
+
+    fn with_headers<'a>(
+        base: &str,
+        headers: impl IntoIterator<Item = (HeaderName, &'a str)>,
+    ) -> Self {
+        let headers = headers
+            .into_iter()
+            .map(|(name, value)| (name, value.parse().expect("a header value")))
+            .collect();
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("an HTTP client"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -92,11 +183,7 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        answer(request.send().await.expect("request sent")).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -105,6 +192,14 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, None).await
     }
 
     /// POSTs raw bytes (for bodies that are not JSON).
@@ -120,12 +215,7 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        let status = response.status();
-        let text = response.text().await.expect("body read");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        answer(response).await
     }
 
     /// Creates a function and returns it; panics unless the server answers 201.
@@ -152,16 +242,14 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "invoking {function}: {invocation}");
         invocation
     }
+}
 
-    /// Stops the server the way Ctrl-C does and waits until it has shut down.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server stopped cleanly");
-        }
-    }
+/// An answer's status and body, as JSON when it is JSON and as a string otherwise.
+async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
 }
 
 /// Asserts an API error answer: its status and its `error.code`.

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, SimplexStream};
 
-use crate::runtimes::InstanceControl;
+use crate::runtimes::{InstanceControl, Usage};
 
 /// Buffer between the demultiplexer and the engine, per stream.
 const PIPE_BYTES: usize = 1 << 16;
@@ -118,6 +118,12 @@ impl InstanceControl for DockerInstance {
                 .and_then(|s| s.oom_killed)
                 .unwrap_or(false)
         })
+    }
+
+    /// The container's cgroup is the Docker engine's (and for gVisor its processes are not the
+    /// function's): no per-invocation accounting here.
+    fn usage(&self) -> Option<Usage> {
+        None
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {

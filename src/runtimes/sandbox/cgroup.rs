@@ -1,14 +1,18 @@
 //! Memory, pids and CPU limits for instances through cgroups — v1 (one hierarchy per controller)
-//! and v2 (the unified hierarchy) — plus what the kernel accounted: OOM kills.
+//! and v2 (the unified hierarchy) — plus what the kernel accounted: OOM kills, CPU time and peak
+//! memory.
 //!
 //! Layout: `<mount>/[<controller>/]kindling/<server>/<instance>`. One directory per server (named
 //! after its data dir) lets a restarted server find and remove what its previous run left behind
 //! without touching other servers on the same host.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::runtimes::Usage;
 
 /// The v1 controllers an instance is placed in.
 const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
@@ -43,6 +47,19 @@ pub struct CgroupTree {
 pub struct Cgroup {
     version: Version,
     dirs: Vec<PathBuf>,
+    /// `None` when the accounting files could not be opened (the instance runs unaccounted).
+    accounting: Option<Accounting>,
+}
+
+/// The accounting files of one cgroup, opened once: every invocation reads them twice, and on
+/// cgroup v2 the peak-memory reset only applies to reads through the descriptor that wrote it.
+#[derive(Debug)]
+struct Accounting {
+    version: Version,
+    /// v1 `cpuacct.usage` (nanoseconds), v2 `cpu.stat` (`usage_usec`).
+    cpu: File,
+    /// v1 `memory.max_usage_in_bytes`, v2 `memory.peak`; both reset by a write.
+    peak: File,
 }
 
 impl CgroupTree {
@@ -105,15 +122,19 @@ impl CgroupTree {
         for dir in &dirs {
             fs::create_dir_all(dir)?;
         }
-        let cgroup = Cgroup {
+        let mut cgroup = Cgroup {
             version: self.version,
             dirs,
+            accounting: None,
         };
-        let configured = cgroup.configure(limits);
-        if configured.is_err() {
+        if let Err(e) = cgroup.configure(limits) {
             cgroup.remove();
+            return Err(e);
         }
-        configured.map(|()| cgroup)
+        cgroup.accounting = Accounting::open(&cgroup)
+            .inspect_err(|e| tracing::debug!(error = %e, "cgroup accounting unavailable"))
+            .ok();
+        Ok(cgroup)
     }
 
     /// Kills and removes every instance cgroup under this server's.
@@ -133,6 +154,7 @@ impl CgroupTree {
             let cgroup = Cgroup {
                 version: self.version,
                 dirs: self.bases.iter().map(|base| base.join(&name)).collect(),
+                accounting: None,
             };
             cgroup.kill_all();
             cgroup.remove();
@@ -217,6 +239,11 @@ impl Cgroup {
             .unwrap_or(0)
     }
 
+    /// CPU time so far and peak memory since the previous call, which restarts the peak.
+    pub fn usage(&self) -> Option<Usage> {
+        self.accounting.as_ref()?.read().ok()
+    }
+
     /// Kills every process in the cgroup (it may still take a moment for them to exit).
     pub fn kill_all(&self) {
         let kill_file = self.file("cgroup.kill");
@@ -273,6 +300,67 @@ impl Cgroup {
             .find(|path| path.exists())
             .unwrap_or_else(|| self.dirs[0].join(name))
     }
+}
+
+impl Accounting {
+    fn open(cgroup: &Cgroup) -> io::Result<Self> {
+        let (cpu, peak) = match cgroup.version {
+            Version::V1 => ("cpuacct.usage", "memory.max_usage_in_bytes"),
+            Version::V2 => ("cpu.stat", "memory.peak"),
+        };
+        let open = |name: &str, write: bool| {
+            let path = cgroup.file(name);
+            OpenOptions::new()
+                .read(true)
+                .write(write)
+                .open(&path)
+                .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))
+        };
+        Ok(Self {
+            version: cgroup.version,
+            cpu: open(cpu, false)?,
+            // Read-only where the kernel offers no reset.
+            peak: open(peak, true).or_else(|_| open(peak, false))?,
+        })
+    }
+
+    fn read(&self) -> io::Result<Usage> {
+        let mut buffer = [0u8; 512];
+        let peak_memory_bytes = parse_number(read_at_start(&self.peak, &mut buffer)?)?;
+        // Restarts the high-water mark at the current usage. v2 before Linux 6.12 cannot reset
+        // it: the figure is then the instance's peak so far, an upper bound.
+        let _ = self.peak.write_at(b"0", 0);
+        let cpu = read_at_start(&self.cpu, &mut buffer)?;
+        let cpu_ns = match self.version {
+            Version::V1 => parse_number(cpu)?,
+            Version::V2 => cpu
+                .lines()
+                .find_map(|line| line.strip_prefix("usage_usec "))
+                .map(parse_number)
+                .transpose()?
+                .unwrap_or(0)
+                .saturating_mul(1000),
+        };
+        Ok(Usage {
+            cpu_ns,
+            peak_memory_bytes,
+        })
+    }
+}
+
+/// The start of a small cgroup file, read through an open descriptor.
+fn read_at_start<'b>(file: &File, buffer: &'b mut [u8]) -> io::Result<&'b str> {
+    let read = file.read_at(buffer, 0)?;
+    std::str::from_utf8(&buffer[..read]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn parse_number(text: &str) -> io::Result<u64> {
+    text.trim().parse().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("'{}': {e}", text.trim()),
+        )
+    })
 }
 
 fn create_dir(dir: &Path) -> Result<(), String> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::cgroup::Cgroup;
-use crate::runtimes::InstanceControl;
+use crate::runtimes::{InstanceControl, Usage};
 
 /// How long a killed helper may take to be reaped before we stop waiting for it.
 const EXIT_WAIT: Duration = Duration::from_secs(5);
@@ -46,6 +46,10 @@ impl InstanceControl for SandboxInstance {
 
     fn out_of_memory(&self) -> BoxFuture<'_, bool> {
         Box::pin(async { self.cgroup.oom_kills() > 0 })
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.cgroup.usage()
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {

@@ -1,0 +1,675 @@
+//! Accounts: users with Argon2-hashed passwords ([`password`]) and a role, API tokens kept as
+//! SHA-256 digests ([`token`]), and the check of the bearer token of every request
+//! ([`Accounts::authenticate`]).
+//!
+//! On first start with an empty database the server makes an administrator, `admin`, and writes
+//! its token to `<data dir>/admin-token` (mode 0600). Operators make more users with
+//! `kindling admin create-user`; users sign in with `POST /auth/login` and make tokens of their
+//! own with `POST /auth/tokens`.
+
+pub mod password;
+pub mod token;
+
+use std::collections::HashMap;
+use std::fs::{OpenOptions, Permissions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AccountsConfig;
+use crate::functions::registry::Scope;
+use crate::store::{Store, StoreError, TokenRecord};
+
+/// The file, in the data dir, that receives the first administrator's token.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The name of the administrator made on first start.
+pub const FIRST_ADMIN: &str = "admin";
+/// How long a token read from the database is trusted from memory, so that the check of a
+/// request costs no query. A token revoked through the API stops working at once; one revoked by
+/// `kindling admin reset-token` (another process) within this long.
+const CACHE_TTL: Duration = Duration::from_secs(5);
+/// The longest lifetime a token may be given: ten years.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+const MAX_TOKEN_NAME: usize = 64;
+
+/// Why a request or an account operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("this request needs an API token: send 'Authorization: Bearer <token>'")]
+    MissingToken,
+    #[error("the Authorization header must be 'Bearer <token>' with a Kindling token (kdl_…)")]
+    MalformedToken,
+    #[error("the API token is not valid")]
+    InvalidToken,
+    #[error("the API token expired at {0}")]
+    ExpiredToken(DateTime<Utc>),
+    #[error("the API token was revoked")]
+    RevokedToken,
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("a user named '{0}' already exists")]
+    UserExists(String),
+    #[error("user '{0}' not found")]
+    UserNotFound(String),
+    #[error("token '{0}' not found")]
+    TokenNotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no randomness from the operating system: {0}")]
+    Random(#[from] getrandom::Error),
+    #[error("{0}")]
+    Hash(String),
+    #[error(
+        "cannot write the administrator's token to {path}: {source} (run `kindling admin reset-token {FIRST_ADMIN}` for a new one)"
+    )]
+    TokenFile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl AuthError {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees and changes every user's functions, registers users, reads `/metrics`.
+    Admin,
+    /// Sees and changes their own functions only.
+    User,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "user" => Ok(Role::User),
+            other => Err(format!(
+                "unknown role '{other}': expected 'admin' or 'user'"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// Stable: what functions and invocations record as their owner.
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An API token as listed: never its text.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    /// The public part of the token (`kdl_<id>_…`); revoke it with `DELETE /auth/tokens/{id}`.
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// `null`: never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When a request last used it (noted at most every few seconds).
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Neither revoked nor expired.
+    pub active: bool,
+}
+
+impl TokenInfo {
+    pub fn new(
+        id: String,
+        name: String,
+        created_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        last_used_at: Option<DateTime<Utc>>,
+        revoked_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        let active = revoked_at.is_none() && expires_at.is_none_or(|expiry| expiry > Utc::now());
+        Self {
+            id,
+            name,
+            created_at,
+            expires_at,
+            last_used_at,
+            revoked_at,
+            active,
+        }
+    }
+}
+
+/// A token just made, with its text: the only time the text is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IssuedToken {
+    /// Send it as `Authorization: Bearer <token>`. Shown this once: it is not stored.
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenInfo,
+}
+
+/// `POST /auth/register`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// 1–64 letters, digits, `_`, `-` or `.`.
+    pub username: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Default `user`; only administrators may make administrators.
+    pub role: Option<Role>,
+}
+
+/// `POST /auth/login`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /auth/tokens`.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for, e.g. `ci`; default `api`.
+    pub name: Option<String>,
+    /// Lifetime in seconds; omitted: the token never expires.
+    pub expires_in_secs: Option<u64>,
+}
+
+/// Who is calling: the user a request's token belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The user's id, what `owner` holds.
+    pub user: String,
+    pub name: String,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// The functions this caller may see and change.
+    pub fn scope(&self) -> Scope<'_> {
+        if self.admin {
+            Scope::Admin(&self.user)
+        } else {
+            Scope::Owner(&self.user)
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), AuthError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden("this needs an administrator's token"))
+        }
+    }
+}
+
+impl From<&User> for Caller {
+    fn from(user: &User) -> Self {
+        Self {
+            user: user.id.clone(),
+            name: user.username.clone(),
+            admin: user.role == Role::Admin,
+        }
+    }
+}
+
+struct Cached {
+    record: Arc<TokenRecord>,
+    fetched: Instant,
+}
+
+/// Users and tokens, and the check of each request's token.
+pub struct Accounts {
+    store: Store,
+    data_dir: PathBuf,
+    /// `false` with `--no-auth`: every request is `local`'s.
+    enabled: bool,
+    settings: AccountsConfig,
+    /// The first administrator: who every caller is when authentication is off.
+    local: Caller,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl Accounts {
+    /// Opens the accounts of `store`, making the first administrator if there is no user yet.
+    pub async fn open(
+        store: Store,
+        data_dir: &Path,
+        enabled: bool,
+        settings: AccountsConfig,
+    ) -> Result<Self, AuthError> {
+        bootstrap(&store, data_dir).await?;
+        let local = store
+            .users()
+            .await?
+            .iter()
+            .find(|user| user.role == Role::Admin)
+            .map(Caller::from)
+            .ok_or_else(|| StoreError::Corrupt("there is no administrator".to_owned()))?;
+        Ok(Self {
+            store,
+            data_dir: data_dir.to_path_buf(),
+            enabled,
+            settings,
+            local,
+            cache: Mutex::default(),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn open_registration(&self) -> bool {
+        self.settings.open_registration
+    }
+
+    /// The caller a request's `Authorization` header names.
+    pub async fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Caller, AuthError> {
+        if !self.enabled {
+            return Ok(self.local.clone());
+        }
+        let header = authorization.ok_or(AuthError::MissingToken)?;
+        let text = bearer(header).ok_or(AuthError::MalformedToken)?;
+        let id = token::id_of(text).ok_or(AuthError::MalformedToken)?;
+        let record = self.record(id).await?.ok_or(AuthError::InvalidToken)?;
+        if !token::matches(text, &record.digest) {
+            return Err(AuthError::InvalidToken);
+        }
+        if record.info.revoked_at.is_some() {
+            return Err(AuthError::RevokedToken);
+        }
+        if let Some(expiry) = record.info.expires_at
+            && expiry <= Utc::now()
+        {
+            return Err(AuthError::ExpiredToken(expiry));
+        }
+        Ok(Caller::from(&record.user))
+    }
+
+    /// A token's record, from memory when read recently.
+    async fn record(&self, id: &str) -> Result<Option<Arc<TokenRecord>>, AuthError> {
+        if let Some(cached) = lock(&self.cache).get(id)
+            && cached.fetched.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(cached.record.clone()));
+        }
+        let Some(record) = self.store.token(id).await? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        lock(&self.cache).insert(
+            id.to_owned(),
+            Cached {
+                record: record.clone(),
+                fetched: Instant::now(),
+            },
+        );
+        // The last use is noted once per cache period; failing to note it refuses nobody.
+        if let Err(e) = self.store.touch_token(id, Utc::now()).await {
+            tracing::warn!(error = %e, "noting a token's last use failed");
+        }
+        Ok(Some(record))
+    }
+
+    /// Checks a user name and password and makes a login token.
+    pub async fn login(&self, credentials: Credentials) -> Result<(IssuedToken, User), AuthError> {
+        let (user, hash) = match self.store.user_by_name(&credentials.username).await? {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        let password = credentials.password;
+        let verified =
+            tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
+                .await
+                .map_err(|e| AuthError::Hash(e.to_string()))?;
+        let user = user
+            .filter(|_| verified)
+            .ok_or(AuthError::InvalidCredentials)?;
+        let lifetime = Duration::from_secs(self.settings.login_token_ttl_secs);
+        let token = self.issue(&user.id, "login", Some(lifetime)).await?;
+        Ok((token, user))
+    }
+
+    /// Registers a user on behalf of `by`: administrators may register anyone; others only
+    /// plain users, and only when registration is open.
+    pub async fn register(&self, by: Option<&Caller>, input: NewUser) -> Result<User, AuthError> {
+        let role = input.role.unwrap_or(Role::User);
+        if !by.is_some_and(|caller| caller.admin) {
+            if !self.settings.open_registration {
+                return Err(match by {
+                    None => AuthError::MissingToken,
+                    Some(_) => AuthError::Forbidden(
+                        "only an administrator can register users (open registration is off)",
+                    ),
+                });
+            }
+            if role == Role::Admin {
+                return Err(AuthError::Forbidden(
+                    "only an administrator can register an administrator",
+                ));
+            }
+        }
+        self.create_user(&input.username, role, Some(&input.password))
+            .await
+    }
+
+    /// Makes a user (operators and administrators; no check of who asks).
+    pub async fn create_user(
+        &self,
+        username: &str,
+        role: Role,
+        password: Option<&str>,
+    ) -> Result<User, AuthError> {
+        check_username(username)?;
+        let hash = match password {
+            Some(password) => {
+                check_password(password)?;
+                let password = password.to_owned();
+                let hash = tokio::task::spawn_blocking(move || password::hash(&password))
+                    .await
+                    .map_err(|e| AuthError::Hash(e.to_string()))?
+                    .map_err(AuthError::Hash)?;
+                Some(hash)
+            }
+            None => None,
+        };
+        let user = User {
+            id: uuid::Uuid::now_v7().to_string(),
+            username: username.to_owned(),
+            role,
+            created_at: Utc::now(),
+        };
+        self.store
+            .insert_user(&user, hash.as_deref())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { .. } => AuthError::UserExists(username.to_owned()),
+                other => other.into(),
+            })?;
+        Ok(user)
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, AuthError> {
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn user(&self, username: &str) -> Result<User, AuthError> {
+        self.store
+            .user_by_name(username)
+            .await?
+            .map(|(user, _)| user)
+            .ok_or_else(|| AuthError::UserNotFound(username.to_owned()))
+    }
+
+    /// Makes a token for the caller.
+    pub async fn create_token(
+        &self,
+        caller: &Caller,
+        input: NewToken,
+    ) -> Result<IssuedToken, AuthError> {
+        let name = input.name.unwrap_or_else(|| "api".to_owned());
+        if name.trim().is_empty() || name.chars().count() > MAX_TOKEN_NAME {
+            return Err(AuthError::invalid(
+                "invalid_token_name",
+                format!("a token's name has 1 to {MAX_TOKEN_NAME} characters"),
+            ));
+        }
+        let lifetime = match input.expires_in_secs {
+            Some(secs) if secs == 0 || secs > MAX_TOKEN_LIFETIME_SECS => {
+                return Err(AuthError::invalid(
+                    "invalid_expiry",
+                    format!(
+                        "expires_in_secs must be between 1 and {MAX_TOKEN_LIFETIME_SECS} (ten years); omit it for a token that never expires"
+                    ),
+                ));
+            }
+            secs => secs.map(Duration::from_secs),
+        };
+        self.issue(&caller.user, &name, lifetime).await
+    }
+
+    async fn issue(
+        &self,
+        user_id: &str,
+        name: &str,
+        lifetime: Option<Duration>,
+    ) -> Result<IssuedToken, AuthError> {
+        let (minted, info) = mint(name, lifetime)?;
+        self.store
+            .insert_token(user_id, &info, &minted.digest)
+            .await?;
+        Ok(IssuedToken {
+            token: minted.text,
+            info,
+        })
+    }
+
+    /// The tokens of the caller, or (administrators) of the user named `username`.
+    pub async fn tokens(
+        &self,
+        caller: &Caller,
+        username: Option<&str>,
+    ) -> Result<Vec<TokenInfo>, AuthError> {
+        let user_id = match username {
+            Some(name) if name != caller.name => {
+                caller.require_admin()?;
+                self.user(name).await?.id
+            }
+            _ => caller.user.clone(),
+        };
+        Ok(self
+            .store
+            .tokens(Some(&user_id))
+            .await?
+            .into_iter()
+            .map(|record| record.info)
+            .collect())
+    }
+
+    /// Revokes one of the caller's tokens (administrators: anyone's). Others' tokens are
+    /// "not found", as others' functions are.
+    pub async fn revoke(&self, caller: &Caller, id: &str) -> Result<TokenInfo, AuthError> {
+        let record = self
+            .store
+            .token(id)
+            .await?
+            .filter(|record| caller.admin || record.user.id == caller.user)
+            .ok_or_else(|| AuthError::TokenNotFound(id.to_owned()))?;
+        self.store.revoke_token(id, Utc::now()).await?;
+        lock(&self.cache).remove(id);
+        let info = record.info;
+        let revoked_at = info.revoked_at.or_else(|| Some(Utc::now()));
+        Ok(TokenInfo::new(
+            info.id,
+            info.name,
+            info.created_at,
+            info.expires_at,
+            info.last_used_at,
+            revoked_at,
+        ))
+    }
+
+    /// Revokes every token of a user and makes a new one named `name` (operators). The first
+    /// administrator's new token also replaces the one in the data dir, when that file is there.
+    pub async fn replace_tokens(
+        &self,
+        username: &str,
+        name: &str,
+    ) -> Result<IssuedToken, AuthError> {
+        let user = self.user(username).await?;
+        let (minted, info) = mint(name, None)?;
+        self.store
+            .replace_tokens(&user.id, &info, &minted.digest)
+            .await?;
+        lock(&self.cache).retain(|_, cached| cached.record.user.id != user.id);
+        let file = self.data_dir.join(ADMIN_TOKEN_FILE);
+        if user.id == self.local.user && file.exists() {
+            write_secret(&file, &minted.text)?;
+        }
+        Ok(IssuedToken {
+            token: minted.text,
+            info,
+        })
+    }
+}
+
+/// Makes the first administrator and its token file, if there is no user yet.
+async fn bootstrap(store: &Store, data_dir: &Path) -> Result<(), AuthError> {
+    let now = Utc::now();
+    let admin = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        username: FIRST_ADMIN.to_owned(),
+        role: Role::Admin,
+        created_at: now,
+    };
+    let (minted, info) = mint("first start", None)?;
+    if !store.bootstrap_admin(&admin, &info, &minted.digest).await? {
+        return Ok(());
+    }
+    let file = data_dir.join(ADMIN_TOKEN_FILE);
+    write_secret(&file, &minted.text)?;
+    tracing::info!(
+        "created the administrator '{FIRST_ADMIN}'; its API token is in {} (readable by its owner only)",
+        file.display()
+    );
+    Ok(())
+}
+
+fn mint(name: &str, lifetime: Option<Duration>) -> Result<(token::Minted, TokenInfo), AuthError> {
+    let minted = token::mint()?;
+    let now = Utc::now();
+    let expires_at = lifetime
+        .and_then(|lifetime| chrono::Duration::from_std(lifetime).ok())
+        .map(|lifetime| now + lifetime);
+    let info = TokenInfo::new(
+        minted.id.clone(),
+        name.to_owned(),
+        now,
+        expires_at,
+        None,
+        None,
+    );
+    Ok((minted, info))
+}
+
+/// Writes a token to a file only its owner can read.
+fn write_secret(path: &Path, text: &str) -> Result<(), AuthError> {
+    write_private(path, &format!("{text}\n")).map_err(|source| AuthError::TokenFile {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `text` to a file readable and writable by its owner only (mode 0600), replacing it.
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // `mode` applies only to a new file.
+    file.set_permissions(Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(header: &[u8]) -> Option<&str> {
+    let header = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn check_username(name: &str) -> Result<(), AuthError> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(AuthError::invalid(
+            "invalid_username",
+            format!("invalid user name '{name}': use 1 to 64 letters, digits, '_', '-' or '.'"),
+        ))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), AuthError> {
+    let length = password.chars().count();
+    if (password::MIN_LENGTH..=password::MAX_LENGTH).contains(&length) {
+        Ok(())
+    } else {
+        Err(AuthError::invalid(
+            "invalid_password",
+            format!(
+                "a password has {} to {} characters",
+                password::MIN_LENGTH,
+                password::MAX_LENGTH
+            ),
+        ))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bearer_headers() {
+        assert_eq!(bearer(b"Bearer abc"), Some("abc"));
+        assert_eq!(bearer(b"bearer  abc "), Some("abc"));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"abc"), None);
+        assert_eq!(bearer(&[0xff, b' ', b'a']), None);
+    }
+
+    #[test]
+    fn checks_names_and_passwords() {
+        assert!(check_username("alice.b-c_9").is_ok());
+        for bad in ["", "a b", "é", &"x".repeat(65)] {
+            assert!(check_username(bad).is_err(), "{bad}");
+        }
+        assert!(check_password("12345678").is_ok());
+        assert!(check_password("1234567").is_err());
+    }
+}

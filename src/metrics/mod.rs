@@ -1,0 +1,748 @@
+//! Execution metrics: per-function and overall figures over a time window, per-minute series,
+//! computed from the invocation records ([`crate::store`]); the host's state ([`host`]); and the
+//! Prometheus exposition of live counters and histograms ([`prometheus`]).
+//!
+//! Percentiles are exact nearest-rank order statistics: the database sorts the window's
+//! durations and they are streamed past, keeping only the ranks wanted. Exact, so that the
+//! figures match what anyone computes from `/invocations`; streamed, so memory stays flat however
+//! long the window. (An HDR histogram would be cheaper on huge windows, at the price of figures
+//! that are only close.)
+
+pub mod host;
+pub mod prometheus;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::engine::StartCounts;
+use crate::store::{InvocationTotals, MetricsFilter, MinuteTotals, Store, StoreError};
+
+/// The percentiles reported, in per mille (integers, so that ranks are exact).
+const PERCENTILES: [u64; 3] = [500, 950, 990];
+/// The longest window that may be named by length: a year.
+const MAX_WINDOW: Duration = Duration::from_secs(366 * 24 * 3600);
+/// The window when none is asked for.
+pub const DEFAULT_WINDOW: &str = "24h";
+
+/// Why a window could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error(
+        "invalid window '{0}': expected a length like 15m, 1h, 24h or 7d (at most 366d), or 'all'"
+    )]
+    Invalid(String),
+    #[error("give either window or since, not both")]
+    Both,
+}
+
+/// The span of time figures are computed over.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Window {
+    /// As asked: `1h`, `24h`, `7d`, `all`, … or `since`.
+    pub window: String,
+    /// Start (inclusive); `null` for `all`.
+    pub since: Option<DateTime<Utc>>,
+    /// When the figures were computed.
+    pub until: DateTime<Utc>,
+}
+
+impl Window {
+    /// The window named by `window` (`<n>m|h|d` or `all`) or starting at `since`; by default the
+    /// last 24 hours.
+    pub fn parse(window: Option<&str>, since: Option<DateTime<Utc>>) -> Result<Self, WindowError> {
+        let until = Utc::now();
+        match (window, since) {
+            (Some(_), Some(_)) => Err(WindowError::Both),
+            (None, Some(since)) => Ok(Self {
+                window: "since".to_owned(),
+                since: Some(since),
+                until,
+            }),
+            (window, None) => {
+                let name = window.unwrap_or(DEFAULT_WINDOW);
+                let since = match name {
+                    "all" => None,
+                    length => {
+                        let length = parse_length(length)
+                            .ok_or_else(|| WindowError::Invalid(length.to_owned()))?;
+                        let length = chrono::Duration::from_std(length)
+                            .map_err(|_| WindowError::Invalid(name.to_owned()))?;
+                        Some(until - length)
+                    }
+                };
+                Ok(Self {
+                    window: name.to_owned(),
+                    since,
+                    until,
+                })
+            }
+        }
+    }
+}
+
+/// `15m`, `1h`, `7d`: a positive length of at most [`MAX_WINDOW`].
+fn parse_length(text: &str) -> Option<Duration> {
+    let unit = match text.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 24 * 3600,
+        _ => return None,
+    };
+    let count: u64 = text[..text.len() - 1].parse().ok()?;
+    let length = Duration::from_secs(count.checked_mul(unit)?);
+    (count > 0 && length <= MAX_WINDOW).then_some(length)
+}
+
+/// A distribution of durations, in milliseconds; `null`s when nothing ran.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Distribution {
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// What a set of invocations did.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    /// Invocations that ran: every status but `throttled` (as AWS Lambda counts them).
+    pub invocations: u64,
+    pub successes: u64,
+    /// The function raised (or its code did not load).
+    pub errors: u64,
+    pub timeouts: u64,
+    pub out_of_memory: u64,
+    /// The instance died or broke the protocol.
+    pub crashes: u64,
+    /// Refused at the concurrency limit; not counted in `invocations`.
+    pub throttles: u64,
+    /// `successes / invocations`; `null` when nothing ran.
+    pub success_rate: Option<f64>,
+    /// How the instances that ran them were obtained.
+    pub starts: StartCounts,
+    /// Time running the handler, of the invocations that ran.
+    pub duration_ms: Distribution,
+    /// Mean time to start and specialise an instance, over cold and prewarmed starts.
+    pub init_ms_mean: Option<f64>,
+    /// The most memory one invocation used (cgroup accounting).
+    pub peak_memory_bytes: Option<u64>,
+    /// CPU time used, all invocations together.
+    pub cpu_time_ms: Option<f64>,
+    pub cpu_time_ms_mean: Option<f64>,
+}
+
+/// One function's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FunctionStats {
+    pub function_id: String,
+    pub function: String,
+    /// The function no longer exists; its invocations still count.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// `GET /metrics/summary`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    pub window: Window,
+    /// Every invocation of `functions` together.
+    pub totals: Stats,
+    /// Every function the caller may see, and deleted ones that have invocations in the window.
+    pub functions: Vec<FunctionStats>,
+}
+
+/// `GET /metrics/functions/{function}`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FunctionMetrics {
+    pub window: Window,
+    #[serde(flatten)]
+    pub function: FunctionStats,
+}
+
+/// One minute of a time series.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Point {
+    /// The minute's start.
+    pub start: DateTime<Utc>,
+    pub invocations: u64,
+    pub successes: u64,
+    /// Errors, timeouts, out-of-memory kills and crashes.
+    pub failures: u64,
+    pub throttles: u64,
+    pub cold_starts: u64,
+    pub duration_ms_mean: Option<f64>,
+    pub duration_ms_max: Option<f64>,
+}
+
+/// Per-minute figures, for charts.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TimeSeries {
+    pub window: Window,
+    pub step_secs: u32,
+    /// Oldest first; minutes without invocations are left out.
+    pub points: Vec<Point>,
+}
+
+/// A function known to the caller: its id and current name.
+pub struct Known<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+}
+
+/// The figures of every function in `known` and of every function of `owner` (`None`: of
+/// everyone) with invocations in the window, and their totals.
+pub async fn summary(
+    store: &Store,
+    owner: Option<&str>,
+    known: &[Known<'_>],
+    window: Window,
+) -> Result<Summary, StoreError> {
+    let filter = MetricsFilter {
+        owner: owner.map(str::to_owned),
+        function_id: None,
+        since: window.since,
+    };
+    let mut rows: HashMap<String, InvocationTotals> = store
+        .invocation_totals(&filter)
+        .await?
+        .into_iter()
+        .map(|row| (row.function_id.clone(), row))
+        .collect();
+    let mut percentiles = per_function_percentiles(store, &filter, &rows).await?;
+    let ran = rows.values().map(|row| row.ran).sum();
+    let mut overall = Picker::new(ran);
+    store
+        .for_each_duration(&filter, false, |_, duration| overall.push(duration))
+        .await?;
+    let totals = stats(&combine(rows.values()), overall.picked);
+
+    let mut functions: Vec<FunctionStats> = known
+        .iter()
+        .map(|function| {
+            let row = rows.remove(function.id).unwrap_or_default();
+            let picked = percentiles.remove(function.id).unwrap_or_default();
+            FunctionStats {
+                function_id: function.id.to_owned(),
+                function: function.name.to_owned(),
+                deleted: false,
+                stats: stats(&row, picked),
+            }
+        })
+        .collect();
+    let mut deleted: Vec<FunctionStats> = rows
+        .into_values()
+        .map(|row| FunctionStats {
+            stats: stats(
+                &row,
+                percentiles.remove(&row.function_id).unwrap_or_default(),
+            ),
+            function_id: row.function_id,
+            function: row.function_name,
+            deleted: true,
+        })
+        .collect();
+    deleted.sort_by(|a, b| a.function.cmp(&b.function));
+    functions.extend(deleted);
+    Ok(Summary {
+        window,
+        totals,
+        functions,
+    })
+}
+
+/// One function's figures.
+pub async fn function(
+    store: &Store,
+    function: Known<'_>,
+    window: Window,
+) -> Result<FunctionMetrics, StoreError> {
+    let filter = MetricsFilter {
+        owner: None,
+        function_id: Some(function.id.to_owned()),
+        since: window.since,
+    };
+    let row = store
+        .invocation_totals(&filter)
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let mut picker = Picker::new(row.ran);
+    store
+        .for_each_duration(&filter, false, |_, duration| picker.push(duration))
+        .await?;
+    Ok(FunctionMetrics {
+        window,
+        function: FunctionStats {
+            function_id: function.id.to_owned(),
+            function: function.name.to_owned(),
+            deleted: false,
+            stats: stats(&row, picker.picked),
+        },
+    })
+}
+
+/// Per-minute figures of one function (`function_id`) or of all of `owner`'s (`None`: everyone's).
+pub async fn time_series(
+    store: &Store,
+    owner: Option<&str>,
+    function_id: Option<&str>,
+    window: Window,
+) -> Result<TimeSeries, StoreError> {
+    let filter = MetricsFilter {
+        owner: owner.map(str::to_owned),
+        function_id: function_id.map(str::to_owned),
+        since: window.since,
+    };
+    let points = store
+        .invocation_minutes(&filter)
+        .await?
+        .into_iter()
+        .map(|minute: MinuteTotals| Point {
+            start: minute.start,
+            invocations: minute.ran,
+            successes: minute.successes,
+            failures: minute.failures,
+            throttles: minute.throttles,
+            cold_starts: minute.cold,
+            duration_ms_mean: minute.duration_ms_mean,
+            duration_ms_max: minute.duration_ms_max,
+        })
+        .collect();
+    Ok(TimeSeries {
+        window,
+        step_secs: 60,
+        points,
+    })
+}
+
+/// The percentiles of each function in `rows`, from one sorted pass.
+async fn per_function_percentiles(
+    store: &Store,
+    filter: &MetricsFilter,
+    rows: &HashMap<String, InvocationTotals>,
+) -> Result<HashMap<String, [Option<f64>; 3]>, StoreError> {
+    let mut done = HashMap::new();
+    let mut current: Option<(String, Picker)> = None;
+    store
+        .for_each_duration(filter, true, |function_id, duration| {
+            if current.as_ref().is_none_or(|(id, _)| id != function_id) {
+                if let Some((id, picker)) = current.take() {
+                    done.insert(id, picker.picked);
+                }
+                let ran = rows.get(function_id).map_or(0, |row| row.ran);
+                current = Some((function_id.to_owned(), Picker::new(ran)));
+            }
+            if let Some((_, picker)) = current.as_mut() {
+                picker.push(duration);
+            }
+        })
+        .await?;
+    if let Some((id, picker)) = current {
+        done.insert(id, picker.picked);
+    }
+    Ok(done)
+}
+
+/// Picks nearest-rank percentiles from `n` values arriving in ascending order: the p-th
+/// percentile is the smallest value with at least p% of the values at or below it, i.e. the
+/// value of rank ⌈p·n/100⌉.
+struct Picker {
+    ranks: [u64; 3],
+    seen: u64,
+    picked: [Option<f64>; 3],
+}
+
+impl Picker {
+    fn new(n: u64) -> Self {
+        Self {
+            ranks: PERCENTILES.map(|permille| nearest_rank(permille, n)),
+            seen: 0,
+            picked: [None; 3],
+        }
+    }
+
+    fn push(&mut self, value: f64) {
+        self.seen += 1;
+        for (rank, picked) in self.ranks.iter().zip(&mut self.picked) {
+            if *rank == self.seen {
+                *picked = Some(value);
+            }
+        }
+    }
+}
+
+/// The 1-based rank of the `permille`-th per-mille nearest-rank percentile of `n` values; 0 (no
+/// rank) when there are none.
+fn nearest_rank(permille: u64, n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        (permille * n).div_ceil(1000).max(1)
+    }
+}
+
+/// The sum of several functions' totals.
+fn combine<'a>(rows: impl Iterator<Item = &'a InvocationTotals>) -> InvocationTotals {
+    rows.fold(InvocationTotals::default(), |mut sum, row| {
+        sum.ran += row.ran;
+        sum.successes += row.successes;
+        sum.errors += row.errors;
+        sum.timeouts += row.timeouts;
+        sum.out_of_memory += row.out_of_memory;
+        sum.crashes += row.crashes;
+        sum.throttles += row.throttles;
+        sum.cold += row.cold;
+        sum.prewarmed += row.prewarmed;
+        sum.warm += row.warm;
+        sum.duration_ms_sum += row.duration_ms_sum;
+        sum.duration_ms_max = max(sum.duration_ms_max, row.duration_ms_max);
+        sum.init_ms_sum += row.init_ms_sum;
+        sum.inits += row.inits;
+        sum.peak_memory_bytes_max = sum.peak_memory_bytes_max.max(row.peak_memory_bytes_max);
+        sum.cpu_time_ms_sum += row.cpu_time_ms_sum;
+        sum.cpu_measured += row.cpu_measured;
+        sum
+    })
+}
+
+fn max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn stats(row: &InvocationTotals, [p50, p95, p99]: [Option<f64>; 3]) -> Stats {
+    let mean = |sum: f64, n: u64| (n > 0).then(|| sum / n as f64);
+    Stats {
+        invocations: row.ran,
+        successes: row.successes,
+        errors: row.errors,
+        timeouts: row.timeouts,
+        out_of_memory: row.out_of_memory,
+        crashes: row.crashes,
+        throttles: row.throttles,
+        success_rate: mean(row.successes as f64, row.ran),
+        starts: StartCounts {
+            warm: row.warm,
+            prewarmed: row.prewarmed,
+            cold: row.cold,
+        },
+        duration_ms: Distribution {
+            mean: mean(row.duration_ms_sum, row.ran),
+            p50,
+            p95,
+            p99,
+            max: row.duration_ms_max,
+        },
+        init_ms_mean: mean(row.init_ms_sum, row.inits),
+        peak_memory_bytes: row.peak_memory_bytes_max,
+        cpu_time_ms: (row.cpu_measured > 0).then_some(row.cpu_time_ms_sum),
+        cpu_time_ms_mean: mean(row.cpu_time_ms_sum, row.cpu_measured),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{DurationRound, TimeDelta};
+
+    use super::*;
+    use crate::engine::{StartKind, Status};
+    use crate::runtimes::RuntimeKind;
+    use crate::store::{Invocation, InvocationWriter};
+
+    #[test]
+    fn nearest_ranks() {
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 0)), [0, 0, 0]);
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 1)), [1, 1, 1]);
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 10)), [5, 10, 10]);
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 100)), [50, 95, 99]);
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 101)), [51, 96, 100]);
+        assert_eq!(PERCENTILES.map(|p| nearest_rank(p, 1000)), [500, 950, 990]);
+    }
+
+    #[test]
+    fn windows() {
+        let hour = Window::parse(Some("1h"), None).unwrap();
+        assert_eq!(hour.until - hour.since.unwrap(), TimeDelta::hours(1));
+        let default = Window::parse(None, None).unwrap();
+        assert_eq!(default.window, "24h");
+        assert_eq!(default.until - default.since.unwrap(), TimeDelta::days(1));
+        assert_eq!(Window::parse(Some("all"), None).unwrap().since, None);
+        let week = Window::parse(Some("7d"), None).unwrap();
+        assert_eq!(week.until - week.since.unwrap(), TimeDelta::days(7));
+        let since = Utc::now() - TimeDelta::minutes(5);
+        assert_eq!(Window::parse(None, Some(since)).unwrap().since, Some(since));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "-1h",
+            "1w",
+            "1.5h",
+            "367d",
+            "99999999999999999d",
+        ] {
+            assert!(Window::parse(Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(matches!(
+            Window::parse(Some("1h"), Some(since)),
+            Err(WindowError::Both)
+        ));
+    }
+
+    struct Record {
+        function: &'static str,
+        owner: &'static str,
+        status: Status,
+        start: Option<StartKind>,
+        at: DateTime<Utc>,
+        duration_ms: f64,
+        init_ms: Option<f64>,
+        peak_memory_bytes: Option<u64>,
+        cpu_time_ms: Option<f64>,
+    }
+
+    impl Record {
+        fn new(function: &'static str, owner: &'static str, at: DateTime<Utc>) -> Self {
+            Self {
+                function,
+                owner,
+                status: Status::Success,
+                start: Some(StartKind::Warm),
+                at,
+                duration_ms: 1.0,
+                init_ms: None,
+                peak_memory_bytes: None,
+                cpu_time_ms: None,
+            }
+        }
+    }
+
+    async fn write(writer: &InvocationWriter, record: Record) {
+        writer
+            .record(Arc::new(Invocation {
+                invocation_id: uuid::Uuid::now_v7().to_string(),
+                function_id: Arc::from(record.function),
+                function_name: record.function.to_owned(),
+                owner: record.owner.to_owned(),
+                version: 1,
+                runtime: RuntimeKind::Sandbox,
+                status: record.status,
+                result: None,
+                error: None,
+                logs: String::new(),
+                start: record.start,
+                started_at: record.at,
+                duration_ms: record.duration_ms,
+                init_ms: record.init_ms,
+                peak_memory_bytes: record.peak_memory_bytes,
+                cpu_time_ms: record.cpu_time_ms,
+            }))
+            .await
+            .unwrap();
+    }
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// Function `a` (owner `u1`): 100 invocations lasting 1..=100 ms, two a minute, of every
+    /// status and start kind, and 3 throttled ones; one more 10 days ago. `b` (owner `u2`): 4
+    /// lasting 10, 20, 30 and 40 ms. `gone` (owner `u1`, deleted): one of 5 ms.
+    async fn known_records(store: &Store) -> DateTime<Utc> {
+        let writer = InvocationWriter::start(store.clone());
+        let base = (Utc::now() - TimeDelta::hours(3))
+            .duration_trunc(TimeDelta::minutes(1))
+            .unwrap();
+        for i in 1..=100u32 {
+            let mut record = Record::new(
+                "a",
+                "u1",
+                base + TimeDelta::seconds(30 * (i64::from(i) - 1)),
+            );
+            record.duration_ms = f64::from(i);
+            record.status = match i {
+                i if i % 20 == 0 => Status::Timeout,
+                i if i % 10 == 0 => Status::Error,
+                33 => Status::OutOfMemory,
+                77 => Status::Crashed,
+                _ => Status::Success,
+            };
+            (record.start, record.init_ms) = match i {
+                1 => (Some(StartKind::Cold), Some(30.0)),
+                i if i % 20 == 1 => (Some(StartKind::Prewarmed), Some(2.0)),
+                _ => (Some(StartKind::Warm), None),
+            };
+            record.peak_memory_bytes = Some(u64::from(i) * MIB);
+            record.cpu_time_ms = Some(f64::from(i) * 0.5);
+            write(&writer, record).await;
+        }
+        for _ in 0..3 {
+            let mut record = Record::new("a", "u1", base + TimeDelta::minutes(20));
+            (record.status, record.start, record.duration_ms) = (Status::Throttled, None, 0.0);
+            write(&writer, record).await;
+        }
+        let mut old = Record::new("a", "u1", Utc::now() - TimeDelta::days(10));
+        old.duration_ms = 1000.0;
+        write(&writer, old).await;
+        for duration in [10.0, 20.0, 30.0, 40.0] {
+            let mut record = Record::new("b", "u2", base);
+            record.duration_ms = duration;
+            write(&writer, record).await;
+        }
+        let mut gone = Record::new("gone", "u1", base);
+        gone.duration_ms = 5.0;
+        write(&writer, gone).await;
+        base
+    }
+
+    fn window(name: &str) -> Window {
+        Window::parse(Some(name), None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_figure_of_a_known_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let base = known_records(&store).await;
+        let a = Known { id: "a", name: "a" };
+
+        let day = function(&store, Known { id: "a", name: "a" }, window("24h"))
+            .await
+            .unwrap();
+        let expected = Stats {
+            invocations: 100,
+            successes: 88,
+            errors: 5,
+            timeouts: 5,
+            out_of_memory: 1,
+            crashes: 1,
+            throttles: 3,
+            success_rate: Some(0.88),
+            starts: StartCounts {
+                warm: 95,
+                prewarmed: 4,
+                cold: 1,
+            },
+            duration_ms: Distribution {
+                mean: Some(50.5),
+                p50: Some(50.0),
+                p95: Some(95.0),
+                p99: Some(99.0),
+                max: Some(100.0),
+            },
+            init_ms_mean: Some(7.6),
+            peak_memory_bytes: Some(100 * MIB),
+            cpu_time_ms: Some(2525.0),
+            cpu_time_ms_mean: Some(25.25),
+        };
+        assert_eq!(day.function.stats, expected);
+        assert!(!day.function.deleted);
+
+        // The record from 10 days ago counts only in a window that reaches it.
+        let week = function(&store, Known { id: "a", name: "a" }, window("7d"))
+            .await
+            .unwrap();
+        assert_eq!(week.function.stats, expected);
+        let all = function(&store, a, window("all"))
+            .await
+            .unwrap()
+            .function
+            .stats;
+        assert_eq!(all.invocations, 101);
+        assert_eq!(
+            all.duration_ms,
+            Distribution {
+                mean: Some(6050.0 / 101.0),
+                p50: Some(51.0),
+                p95: Some(96.0),
+                p99: Some(100.0),
+                max: Some(1000.0),
+            }
+        );
+
+        // A window with nothing in it.
+        let future = Window::parse(None, Some(Utc::now() + TimeDelta::hours(1))).unwrap();
+        let empty = function(&store, Known { id: "a", name: "a" }, future)
+            .await
+            .unwrap()
+            .function
+            .stats;
+        assert_eq!(empty, Stats::default());
+
+        // u1's summary: `a`, and `gone`, which has invocations but no longer exists.
+        let known = [Known { id: "a", name: "a" }];
+        let summary = summary(&store, Some("u1"), &known, window("24h"))
+            .await
+            .unwrap();
+        let names: Vec<(&str, bool)> = summary
+            .functions
+            .iter()
+            .map(|f| (f.function.as_str(), f.deleted))
+            .collect();
+        assert_eq!(names, [("a", false), ("gone", true)]);
+        assert_eq!(summary.functions[0].stats, expected);
+        let totals = &summary.totals;
+        assert_eq!((totals.invocations, totals.successes), (101, 89));
+        // 1..=100 and 5: the 51st, 96th and 100th smallest.
+        assert_eq!(
+            (
+                totals.duration_ms.p50,
+                totals.duration_ms.p95,
+                totals.duration_ms.p99
+            ),
+            (Some(50.0), Some(95.0), Some(99.0))
+        );
+
+        // Everyone's: `b` appears; the totals add up.
+        let known = [Known { id: "a", name: "a" }, Known { id: "b", name: "b" }];
+        let everyone = summary_of(&store, None, &known).await;
+        assert_eq!(everyone.totals.invocations, 105);
+        assert_eq!(everyone.totals.throttles, 3);
+        let b = &everyone.functions[1].stats;
+        assert_eq!(
+            (b.invocations, b.duration_ms.p50, b.duration_ms.mean),
+            (4, Some(20.0), Some(25.0))
+        );
+        assert_eq!(b.cpu_time_ms, None, "no accounting, no figure");
+
+        // Per minute: two invocations each, the throttled three in minute 20.
+        let series = time_series(&store, None, Some("a"), window("24h"))
+            .await
+            .unwrap();
+        assert_eq!(series.points.len(), 50);
+        assert_eq!(
+            series.points.iter().map(|p| p.invocations).sum::<u64>(),
+            100
+        );
+        let first = &series.points[0];
+        assert_eq!(first.start, base);
+        assert_eq!(
+            (
+                first.invocations,
+                first.cold_starts,
+                first.duration_ms_mean,
+                first.duration_ms_max
+            ),
+            (2, 1, Some(1.5), Some(2.0))
+        );
+        assert_eq!(series.points[20].throttles, 3);
+        assert_eq!(series.points[4].failures, 1, "invocation 10 failed");
+        let u2 = time_series(&store, Some("u2"), None, window("24h"))
+            .await
+            .unwrap();
+        assert_eq!(u2.points.len(), 1);
+        assert_eq!(u2.points[0].invocations, 4);
+    }
+
+    async fn summary_of(store: &Store, owner: Option<&str>, known: &[Known<'_>]) -> Summary {
+        summary(store, owner, known, window("24h")).await.unwrap()
+    }
+}

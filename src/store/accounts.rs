@@ -1,0 +1,252 @@
+//! Users and their API tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::functions::millis;
+use super::{Store, StoreError, conflict};
+use crate::auth::{TokenInfo, User};
+
+/// A token as the check of a request needs it: its digest, its state and its user.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub info: TokenInfo,
+    pub digest: String,
+    pub user: User,
+}
+
+/// The owner functions and invocations had before accounts existed.
+const PRE_ACCOUNTS_OWNER: &str = "local";
+
+/// User columns are `user_*` in every query, so that one mapping reads them. (Macros, so that
+/// `concat!` makes whole queries of them: sqlx takes only literal SQL.)
+macro_rules! select_user {
+    () => {
+        "SELECT id AS user_id, name AS user_name, role AS user_role,
+            created_at AS user_created_at, password_hash
+         FROM users "
+    };
+}
+
+macro_rules! select_token {
+    () => {
+        "SELECT t.id, t.name, t.digest, t.created_at, t.expires_at, t.last_used_at, t.revoked_at,
+            u.id AS user_id, u.name AS user_name, u.role AS user_role,
+            u.created_at AS user_created_at
+         FROM api_tokens t JOIN users u ON u.id = t.user_id "
+    };
+}
+
+impl Store {
+    /// Stores the first administrator with its first token, if there is no user yet; returns
+    /// whether it did. Functions and invocations from before accounts existed (owner `local`,
+    /// the single implicit administrator of that time) become this administrator's: they were
+    /// made by whoever ran the server, which is who this account is for.
+    pub async fn bootstrap_admin(
+        &self,
+        admin: &User,
+        token: &TokenInfo,
+        digest: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
+        if users > 0 {
+            return Ok(false);
+        }
+        insert_user(&mut tx, admin, None).await?;
+        insert_token(&mut tx, &admin.id, token, digest).await?;
+        for adopt in [
+            "UPDATE functions SET owner = $1 WHERE owner = $2",
+            "UPDATE invocations SET owner = $1 WHERE owner = $2",
+        ] {
+            sqlx::query(adopt)
+                .bind(&admin.id)
+                .bind(PRE_ACCOUNTS_OWNER)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Stores a new user; a taken name is a `Conflict`.
+    pub async fn insert_user(
+        &self,
+        user: &User,
+        password_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        insert_user(&mut connection, user, password_hash).await
+    }
+
+    /// A user and their password hash, by name.
+    pub async fn user_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError> {
+        sqlx::query(concat!(select_user!(), "WHERE name = $1"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| Ok((user_from_row(&row)?, row.try_get("password_hash")?)))
+            .transpose()
+    }
+
+    /// Every user, oldest first.
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        sqlx::query(concat!(select_user!(), "ORDER BY created_at, name"))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(user_from_row)
+            .collect()
+    }
+
+    pub async fn insert_token(
+        &self,
+        user_id: &str,
+        token: &TokenInfo,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        insert_token(&mut connection, user_id, token, digest).await
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        sqlx::query(concat!(select_token!(), "WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    /// The tokens of one user, or of everyone, newest first.
+    pub async fn tokens(&self, user_id: Option<&str>) -> Result<Vec<TokenRecord>, StoreError> {
+        sqlx::query(concat!(
+            select_token!(),
+            "WHERE ($1 IS NULL OR t.user_id = $1) ORDER BY t.created_at DESC, t.id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(token_from_row)
+        .collect()
+    }
+
+    /// Revokes one token (if still active); returns whether it did.
+    pub async fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Revokes every active token of a user and stores a new one, at once.
+    pub async fn replace_tokens(
+        &self,
+        user_id: &str,
+        token: &TokenInfo,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(token.created_at.timestamp_millis())
+        .execute(&mut *tx)
+        .await?;
+        insert_token(&mut tx, user_id, token, digest).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at.timestamp_millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_user(
+    connection: &mut sqlx::SqliteConnection,
+    user: &User,
+    password_hash: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO users (id, name, role, password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(user.role.as_str())
+    .bind(password_hash)
+    .bind(user.created_at.timestamp_millis())
+    .execute(connection)
+    .await
+    .map_err(conflict)?;
+    Ok(())
+}
+
+async fn insert_token(
+    connection: &mut sqlx::SqliteConnection,
+    user_id: &str,
+    token: &TokenInfo,
+    digest: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, digest, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&token.id)
+    .bind(user_id)
+    .bind(&token.name)
+    .bind(digest)
+    .bind(token.created_at.timestamp_millis())
+    .bind(token.expires_at.map(|t| t.timestamp_millis()))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+fn user_from_row(row: &SqliteRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("user_id")?,
+        username: row.try_get("user_name")?,
+        role: row
+            .try_get::<String, _>("user_role")?
+            .parse()
+            .map_err(StoreError::Corrupt)?,
+        created_at: millis(row.try_get("user_created_at")?),
+    })
+}
+
+fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
+    let optional_time = |column: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(row.try_get::<Option<i64>, _>(column)?.map(millis))
+    };
+    Ok(TokenRecord {
+        info: TokenInfo::new(
+            row.try_get("id")?,
+            row.try_get("name")?,
+            millis(row.try_get("created_at")?),
+            optional_time("expires_at")?,
+            optional_time("last_used_at")?,
+            optional_time("revoked_at")?,
+        ),
+        digest: row.try_get("digest")?,
+        user: user_from_row(row)?,
+    })
+}
