@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestApp, assert_error, spawn_app};
+use common::{TestApp, assert_error, create_both, spawn_app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -113,30 +113,10 @@ async fn the_seeds_examples_work_as_written() {
     app.stop().await;
 }
 
-/// Creates the same behaviour written in each language; returns the two function names.
-async fn create_both(
-    app: &TestApp,
-    name: &str,
-    python: &str,
-    javascript: &str,
-    extra: Value,
-) -> [String; 2] {
-    let mut names = [String::new(), String::new()];
-    for (slot, (language, code)) in names
-        .iter_mut()
-        .zip([("python", python), ("javascript", javascript)])
-    {
-        *slot = format!("{name}_{language}");
-        app.create_fn(slot, language, code, extra.clone()).await;
-    }
-    names
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_context_and_env_arrive_in_both_languages() {
     let app = spawn_app().await;
-    let names = create_both(
-        &app,
+    let names = create_both(&app,
         "ctx",
         "import os\ndef handler(event, context):\n    return {'event': event, 'request_id': context.aws_request_id,\n            'name': context.function_name, 'version': context.function_version,\n            'memory': context.memory_limit_in_mb, 'remaining': context.get_remaining_time_in_millis(),\n            'env': os.environ.get('GREETING'), 'engine_env': os.environ.get('CARGO_PKG_NAME')}\n",
         "exports.handler = async (event, context) => ({event, request_id: context.awsRequestId,\n  name: context.functionName, version: context.functionVersion, memory: context.memoryLimitInMB,\n  remaining: context.getRemainingTimeInMillis(), env: process.env.GREETING,\n  engine_env: process.env.CARGO_PKG_NAME ?? null});\n",
@@ -257,8 +237,7 @@ async fn every_handler_convention_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
     let app = spawn_app().await;
-    let printing = create_both(
-        &app,
+    let printing = create_both(&app,
         "printing",
         "import sys, os\ndef handler(event, context):\n    print('to stdout')\n    print('to stderr', file=sys.stderr)\n    os.write(1, b'raw fd 1\\n')\n    os.system('echo from a child')\n    return 'the result'\n",
         "const { execSync } = require('child_process');\nexports.handler = async () => {\n  console.log('to stdout');\n  console.error('to stderr');\n  require('fs').writeSync(1, 'raw fd 1\\n');\n  execSync('echo from a child', {stdio: 'inherit'});\n  return 'the result';\n};\n",
@@ -281,8 +260,7 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
         }
     }
 
-    let failing = create_both(
-        &app,
+    let failing = create_both(&app,
         "failing",
         "def helper(x):\n    raise ValueError(f'bad input {x}')\ndef handler(event, context):\n    print('before the error')\n    helper(event['x'])\n",
         "function helper(x) { throw new TypeError(`bad input ${x}`); }\nexports.handler = async (event) => { console.log('before the error'); helper(event.x); };\n",

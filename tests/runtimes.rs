@@ -8,28 +8,9 @@ mod common;
 
 use std::time::Instant;
 
-use common::{TestApp, spawn_runtime};
+use common::{TestApp, create_both, spawn_runtime};
 use kindling::runtimes::RuntimeKind;
-use serde_json::{Value, json};
-
-/// Creates the same behaviour written in each language; returns the two function names.
-async fn both(
-    app: &TestApp,
-    name: &str,
-    python: &str,
-    javascript: &str,
-    extra: Value,
-) -> [String; 2] {
-    let mut names = [String::new(), String::new()];
-    for (slot, (language, code)) in names
-        .iter_mut()
-        .zip([("python", python), ("javascript", javascript)])
-    {
-        *slot = format!("{name}_{language}");
-        app.create_fn(slot, language, code, extra.clone()).await;
-    }
-    names
-}
+use serde_json::json;
 
 /// A trivial function still answers after whatever a test did.
 async fn assert_healthy(app: &TestApp) {
@@ -54,8 +35,7 @@ async fn assert_healthy(app: &TestApp) {
 
 async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
     let app = spawn_runtime(runtime).await;
-    let names = both(
-        &app,
+    let names = create_both(&app,
         "ctx",
         "import os, sys\ndef handler(event, context):\n    print('to stdout')\n    print('to stderr', file=sys.stderr)\n    if event.get('fail'):\n        raise ValueError('bad input %d' % event['fail'])\n    return {'event': event, 'request_id': context.aws_request_id, 'name': context.function_name,\n            'memory': context.memory_limit_in_mb, 'env': os.environ.get('GREETING'), 'uid': os.getuid(), 'pid': os.getpid()}\n",
         "exports.handler = async (event, context) => {\n  console.log('to stdout'); console.error('to stderr');\n  if (event.fail) throw new TypeError(`bad input ${event.fail}`);\n  return {event, request_id: context.awsRequestId, name: context.functionName, memory: context.memoryLimitInMB,\n          env: process.env.GREETING, uid: process.getuid(), pid: process.pid};\n};\n",
@@ -104,7 +84,7 @@ async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
 
 async fn infinite_loops_time_out_on_time(runtime: RuntimeKind) {
     let app = spawn_runtime(runtime).await;
-    let names = both(
+    let names = create_both(
         &app,
         "spin",
         "def handler(event, context):\n    while True:\n        pass\n",
@@ -126,8 +106,7 @@ async fn infinite_loops_time_out_on_time(runtime: RuntimeKind) {
 
 async fn memory_bombs_are_killed_as_out_of_memory(runtime: RuntimeKind) {
     let app = spawn_runtime(runtime).await;
-    let names = both(
-        &app,
+    let names = create_both(&app,
         "membomb",
         "def handler(event, context):\n    hoard = []\n    while True:\n        hoard.append(b'x' * (16 * 1024 * 1024))\n",
         "exports.handler = async () => { const hoard = []; while (true) hoard.push(Buffer.alloc(16 * 1024 * 1024, 1)); };\n",
@@ -154,8 +133,7 @@ async fn memory_bombs_are_killed_as_out_of_memory(runtime: RuntimeKind) {
 
 async fn fork_bombs_are_contained(runtime: RuntimeKind) {
     let app = spawn_runtime(runtime).await;
-    let names = both(
-        &app,
+    let names = create_both(&app,
         "forkbomb",
         "import os\ndef handler(event, context):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
         "const { spawn } = require('child_process');\nexports.handler = async () => { for (;;) { try { spawn('/bin/sh', ['-c', 'sleep 60'], {detached: true}); } catch (e) {} await new Promise(r => setImmediate(r)); } };\n",
@@ -235,7 +213,7 @@ exports.handler = async () => ({{\n\
   engine_api: await connect('127.0.0.1', {port}),\n\
 }});\n"
     );
-    let names = both(&app, "escape", &python, &javascript, json!({"timeout": 10})).await;
+    let names = create_both(&app, "escape", &python, &javascript, json!({"timeout": 10})).await;
     for name in names {
         let invocation = app.invoke(&name, json!({})).await;
         assert_eq!(invocation["status"], "success", "{invocation}");
@@ -258,8 +236,7 @@ exports.handler = async () => ({{\n\
 
 async fn tmp_is_private_writable_and_capped(runtime: RuntimeKind) {
     let app = spawn_runtime(runtime).await;
-    let names = both(
-        &app,
+    let names = create_both(&app,
         "tmp",
         "import os\ndef handler(event, context):\n    with open('/tmp/small', 'wb') as f:\n        f.write(b'x' * 1024 * 1024)\n    try:\n        with open('/tmp/big', 'wb') as f:\n            for _ in range(200):\n                f.write(b'x' * 1024 * 1024)\n        big = 'allowed'\n    except OSError as e:\n        big = e.strerror\n    return {'small': os.path.getsize('/tmp/small'), 'big': big, 'listing': sorted(os.listdir('/tmp'))}\n",
         "const fs = require('fs');\nexports.handler = async () => {\n  fs.writeFileSync('/tmp/small', Buffer.alloc(1024 * 1024, 1));\n  let big = 'allowed';\n  try { const fd = fs.openSync('/tmp/big', 'w'); for (let i = 0; i < 200; i++) fs.writeSync(fd, Buffer.alloc(1024 * 1024, 1)); fs.closeSync(fd); } catch (e) { big = e.code; }\n  return {small: fs.statSync('/tmp/small').size, big, listing: fs.readdirSync('/tmp').sort()};\n};\n",

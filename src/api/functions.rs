@@ -80,10 +80,7 @@ pub async fn read(
     caller: Caller,
     Path(function): Path<String>,
 ) -> Result<Json<FunctionWithCode>, ApiError> {
-    let found = state
-        .registry
-        .resolve(caller.scope(), &function)
-        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    let found = state.function(&caller, &function)?;
     Ok(Json(with_code(&state, &found).await?))
 }
 
@@ -133,9 +130,6 @@ pub async fn versions(
     caller: Caller,
     Path(function): Path<String>,
 ) -> Result<Json<Vec<Function>>, ApiError> {
-    let found = state
-        .registry
-        .resolve(caller.scope(), &function)
-        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    let found = state.function(&caller, &function)?;
     Ok(Json(state.registry.versions(&found).await?))
 }

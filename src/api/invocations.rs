@@ -69,10 +69,7 @@ pub async fn run_one(
     function: &str,
     request: InvokeRequest,
 ) -> Result<Arc<Invocation>, ApiError> {
-    let function = state
-        .registry
-        .resolve(caller.scope(), function)
-        .ok_or_else(|| ApiError::function_not_found(function))?;
+    let function = state.function(caller, function)?;
     Ok(state.engine.invoke(function, request).await?)
 }
 
@@ -221,13 +218,7 @@ pub async fn list(
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Vec<Invocation>>, ApiError> {
     let function_id = match &params.function {
-        Some(function) => Some(
-            state
-                .registry
-                .resolve(caller.scope(), function)
-                .map(|f| f.id.to_string())
-                .ok_or_else(|| ApiError::function_not_found(function))?,
-        ),
+        Some(function) => Some(state.function(&caller, function)?.id.to_string()),
         None => None,
     };
     history(&state, &caller, function_id, &params)

@@ -96,10 +96,7 @@ pub async fn function(
     QueryParams(params): QueryParams<WindowParams>,
 ) -> Result<Json<FunctionMetrics>, ApiError> {
     let window = params.window()?;
-    let found = state
-        .registry
-        .resolve(caller.scope(), &function)
-        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    let found = state.function(&caller, &function)?;
     Ok(Json(
         metrics::function(&state.store, known(&found), window).await?,
     ))
@@ -131,10 +128,7 @@ pub async fn function_time_series(
     QueryParams(params): QueryParams<WindowParams>,
 ) -> Result<Json<TimeSeries>, ApiError> {
     let window = params.window()?;
-    let found = state
-        .registry
-        .resolve(caller.scope(), &function)
-        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    let found = state.function(&caller, &function)?;
     Ok(Json(
         metrics::time_series(&state.store, None, Some(&found.id), window).await?,
     ))

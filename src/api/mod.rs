@@ -30,7 +30,7 @@ pub use crate::auth::Caller;
 use crate::auth::{Accounts, AuthError};
 use crate::config::Limits;
 use crate::engine::Engine;
-use crate::functions::Registry;
+use crate::functions::{Function, Registry};
 use crate::metrics::host::HostSampler;
 use crate::metrics::prometheus::Exposition;
 use crate::runtimes::RuntimeKind;
@@ -49,6 +49,15 @@ pub struct AppState {
     pub store: Store,
     pub limits: Limits,
     pub default_runtime: RuntimeKind,
+}
+
+impl AppState {
+    /// The current version of a function the caller may see, by id or name; 404 otherwise.
+    pub fn function(&self, caller: &Caller, id_or_name: &str) -> Result<Arc<Function>, ApiError> {
+        self.registry
+            .resolve(caller.scope(), id_or_name)
+            .ok_or_else(|| ApiError::function_not_found(id_or_name))
+    }
 }
 
 /// The routes. Function bodies may carry up to 5 MiB of code, JSON-escaped; invocation bodies are

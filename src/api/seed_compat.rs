@@ -129,10 +129,7 @@ pub async fn executions(
     Path(function): Path<String>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Vec<Invocation>>, ApiError> {
-    let found = state
-        .registry
-        .resolve(caller.scope(), &function)
-        .ok_or_else(|| ApiError::function_not_found(&function))?;
+    let found = state.function(&caller, &function)?;
     invocations::history(&state, &caller, Some(found.id.to_string()), &params)
         .await
         .map(Json)

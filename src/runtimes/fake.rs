@@ -71,7 +71,7 @@ impl Runtime for FakeRuntime {
                 Language::Javascript => &self.node,
             };
             let argv = spec.language.agent_command(&interpreter.to_string_lossy());
-            let mut child = tokio::process::Command::new(&argv[0])
+            let child = tokio::process::Command::new(&argv[0])
                 .args(&argv[1..])
                 .env_clear()
                 .stdin(Stdio::piped())
@@ -79,17 +79,7 @@ impl Runtime for FakeRuntime {
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()?;
-            let (Some(stdin), Some(stdout), Some(stderr)) =
-                (child.stdin.take(), child.stdout.take(), child.stderr.take())
-            else {
-                return Err(std::io::Error::other("pipes missing").into());
-            };
-            Ok(Spawned {
-                stdin: Box::pin(stdin),
-                stdout: Box::pin(stdout),
-                stderr: Box::pin(stderr),
-                control: Box::new(FakeInstance { child }),
-            })
+            Ok(Spawned::from_child(child, |child| FakeInstance { child })?)
         })
     }
 

@@ -119,6 +119,27 @@ pub struct Spawned {
     pub control: Box<dyn InstanceControl>,
 }
 
+impl Spawned {
+    /// A process spawned with its stdin, stdout and stderr piped, as an instance controlled by
+    /// what `control` makes of the process.
+    pub fn from_child<C: InstanceControl + 'static>(
+        mut child: tokio::process::Child,
+        control: impl FnOnce(tokio::process::Child) -> C,
+    ) -> std::io::Result<Self> {
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(std::io::Error::other("the instance's pipes are missing"));
+        };
+        Ok(Self {
+            stdin: Box::pin(stdin),
+            stdout: Box::pin(stdout),
+            stderr: Box::pin(stderr),
+            control: Box::new(control(child)),
+        })
+    }
+}
+
 /// Control of one running instance, kept by the engine for the instance's whole life.
 pub trait InstanceControl: Send + Sync {
     /// Changes the memory limit (a generic instance is specialised to a function's limit).

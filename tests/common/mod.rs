@@ -264,3 +264,23 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
         answer.1
     );
 }
+
+/// Creates the same behaviour written in each language; returns the two function names
+/// (`{name}_python`, `{name}_javascript`).
+pub async fn create_both(
+    app: &TestApp,
+    name: &str,
+    python: &str,
+    javascript: &str,
+    extra: Value,
+) -> [String; 2] {
+    let mut names = [String::new(), String::new()];
+    for (slot, (language, code)) in names
+        .iter_mut()
+        .zip([("python", python), ("javascript", javascript)])
+    {
+        *slot = format!("{name}_{language}");
+        app.create_fn(slot, language, code, extra.clone()).await;
+    }
+    names
+}

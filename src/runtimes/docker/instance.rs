@@ -16,6 +16,13 @@ use crate::runtimes::{InstanceControl, Usage};
 
 /// Buffer between the demultiplexer and the engine, per stream.
 const PIPE_BYTES: usize = 1 << 16;
+/// How long to wait for dockerd to record a dead container's exit before asking why it died.
+const OOM_VERDICT_WAIT: Duration = Duration::from_secs(2);
+/// How often, and how far apart, to ask whether a SIGKILL was the OOM killer's.
+const OOM_VERDICT_ASKS: usize = 10;
+const OOM_VERDICT_PAUSE: Duration = Duration::from_millis(50);
+/// The exit status of a process killed by SIGKILL.
+const SIGKILLED: i64 = 128 + 9;
 /// How long output may trail a container's exit.
 const EXIT_GRACE: Duration = Duration::from_millis(100);
 
@@ -24,15 +31,18 @@ type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, bollard::errors::Error
 pub struct DockerInstance {
     client: Docker,
     id: String,
+    /// Whether it runs under gVisor, which does not always report OOM kills.
+    gvisor: bool,
     demultiplexer: Option<tokio::task::JoinHandle<()>>,
     removed: bool,
 }
 
 impl DockerInstance {
-    pub fn new(client: Docker, id: String) -> Self {
+    pub fn new(client: Docker, id: String, gvisor: bool) -> Self {
         Self {
             client,
             id,
+            gvisor,
             demultiplexer: None,
             removed: false,
         }
@@ -111,12 +121,33 @@ impl InstanceControl for DockerInstance {
 
     fn out_of_memory(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let inspected = self.client.inspect_container(&self.id, None).await;
-            inspected
-                .ok()
-                .and_then(|c| c.state)
-                .and_then(|s| s.oom_killed)
-                .unwrap_or(false)
+            // The engine may learn of the death (its streams end) before dockerd has recorded
+            // how it happened: wait for dockerd to see the container exit, then ask. A SIGKILL
+            // whose OOM verdict is not in yet (runsc reports it after the exit) is asked again.
+            let exited = self.client.wait_container(&self.id, None);
+            let _ = tokio::time::timeout(OOM_VERDICT_WAIT, std::pin::pin!(exited).next()).await;
+            for _ in 0..OOM_VERDICT_ASKS {
+                let state = self
+                    .client
+                    .inspect_container(&self.id, None)
+                    .await
+                    .ok()
+                    .and_then(|c| c.state);
+                let Some(state) = state else {
+                    return false;
+                };
+                if state.oom_killed == Some(true) {
+                    return true;
+                }
+                if state.exit_code != Some(SIGKILLED) {
+                    return false;
+                }
+                tokio::time::sleep(OOM_VERDICT_PAUSE).await;
+            }
+            // Under gVisor the verdict is sometimes never reported: the sandbox's kernel is what
+            // the host's OOM killer kills. A container the engine did not kill dying of SIGKILL
+            // is, there, the memory limit.
+            self.gvisor
         })
     }
 

@@ -236,7 +236,11 @@ impl Shared {
             .create_container(Some(options), self.container(&spec))
             .await
             .map_err(start_error)?;
-        let mut instance = DockerInstance::new(client.clone(), created.id.clone());
+        let mut instance = DockerInstance::new(
+            client.clone(),
+            created.id.clone(),
+            self.oci_runtime.is_some(),
+        );
         let attach = AttachContainerOptionsBuilder::default()
             .stdin(true)
             .stdout(true)

@@ -136,7 +136,7 @@ impl Shared {
             engine_pid: std::process::id(),
         };
         let plan = serde_json::to_string(&plan).map_err(std::io::Error::other)?;
-        let mut child = tokio::process::Command::new(&self.helper)
+        let child = tokio::process::Command::new(&self.helper)
             .arg(HELPER_SUBCOMMAND)
             .arg(plan)
             .env_clear()
@@ -145,18 +145,10 @@ impl Shared {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(std::io::Error::other("the helper's pipes are missing").into());
-        };
-        instance.attach(child);
-        Ok(Spawned {
-            stdin: Box::pin(stdin),
-            stdout: Box::pin(stdout),
-            stderr: Box::pin(stderr),
-            control: Box::new(instance),
-        })
+        Ok(Spawned::from_child(child, |child| {
+            instance.attach(child);
+            instance
+        })?)
     }
 }
 
