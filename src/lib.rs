@@ -35,6 +35,43 @@
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
 //! - [`bench`] — `kindling bench`, the benchmark harness.
 
+/// Gives a unit-only enum its lower-case names — `ALL`, `as_str`, `Display`, and a `FromStr` that
+/// ignores case, also takes the listed aliases, and says which names it accepts.
+macro_rules! named_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal $(| $alias:literal)*),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: [$ty; [$($name),+].len()] = [$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($name $(| $alias)* => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} '{s}': expected {}",
+                        $what,
+                        [$(concat!("'", $name, "'")),+].join(" or ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
 pub mod agents;
 pub mod api;
 pub mod auth;

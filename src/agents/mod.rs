@@ -5,9 +5,6 @@
 
 pub mod protocol;
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 const PYTHON_AGENT: &str = include_str!("python.py");
@@ -47,16 +44,12 @@ pub enum Language {
     Javascript,
 }
 
+named_enum!(Language, "language", {
+    Python => "python" | "python3" | "py",
+    Javascript => "javascript" | "js" | "node" | "nodejs",
+});
+
 impl Language {
-    pub const ALL: [Language; 2] = [Language::Python, Language::Javascript];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Python => "python",
-            Language::Javascript => "javascript",
-        }
-    }
-
     /// The command line that starts this language's agent with `interpreter`, through `/bin/sh`
     /// (see the "Streams" section of `docs/protocol.md`).
     pub fn agent_command(self, interpreter: &str) -> Vec<String> {
@@ -74,25 +67,5 @@ impl Language {
         argv.extend(flags.iter().map(|flag| flag.to_string()));
         argv.push(source.to_owned());
         argv
-    }
-}
-
-impl fmt::Display for Language {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Language {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "python" | "python3" | "py" => Ok(Language::Python),
-            "javascript" | "js" | "node" | "nodejs" => Ok(Language::Javascript),
-            other => Err(format!(
-                "unknown language '{other}': expected 'python' or 'javascript'"
-            )),
-        }
     }
 }

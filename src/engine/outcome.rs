@@ -1,8 +1,5 @@
 //! How an invocation ended and how its instance was obtained.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 
 /// The final (or, for asynchronous invocations, current) state of an invocation.
@@ -23,27 +20,14 @@ pub enum Status {
     Throttled,
 }
 
-impl Status {
-    pub const ALL: [Status; 6] = [
-        Status::Success,
-        Status::Error,
-        Status::Timeout,
-        Status::OutOfMemory,
-        Status::Crashed,
-        Status::Throttled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Success => "success",
-            Status::Error => "error",
-            Status::Timeout => "timeout",
-            Status::OutOfMemory => "out_of_memory",
-            Status::Crashed => "crashed",
-            Status::Throttled => "throttled",
-        }
-    }
-}
+named_enum!(Status, "status", {
+    Success => "success",
+    Error => "error",
+    Timeout => "timeout",
+    OutOfMemory => "out_of_memory",
+    Crashed => "crashed",
+    Throttled => "throttled",
+});
 
 /// How the instance that ran an invocation was obtained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,37 +41,8 @@ pub enum StartKind {
     Cold,
 }
 
-impl StartKind {
-    pub const ALL: [StartKind; 3] = [StartKind::Warm, StartKind::Prewarmed, StartKind::Cold];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StartKind::Warm => "warm",
-            StartKind::Prewarmed => "prewarmed",
-            StartKind::Cold => "cold",
-        }
-    }
-}
-
-macro_rules! text_enum {
-    ($($ty:ty),*) => {$(
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Self::ALL
-                    .into_iter()
-                    .find(|v| v.as_str() == s)
-                    .ok_or_else(|| format!("unknown {} '{s}'", stringify!($ty)))
-            }
-        }
-    )*};
-}
-
-text_enum!(Status, StartKind);
+named_enum!(StartKind, "start kind", {
+    Warm => "warm",
+    Prewarmed => "prewarmed",
+    Cold => "cold",
+});

@@ -8,10 +8,8 @@ pub mod docker;
 pub mod fake;
 pub mod sandbox;
 
-use std::fmt;
 use std::path::Path;
 use std::pin::Pin;
-use std::str::FromStr;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -43,40 +41,11 @@ pub enum RuntimeKind {
     Gvisor,
 }
 
-impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 3] = [
-        RuntimeKind::Sandbox,
-        RuntimeKind::Docker,
-        RuntimeKind::Gvisor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::Sandbox => "sandbox",
-            RuntimeKind::Docker => "docker",
-            RuntimeKind::Gvisor => "gvisor",
-        }
-    }
-}
-
-impl fmt::Display for RuntimeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RuntimeKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RuntimeKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown runtime '{s}': expected 'sandbox', 'docker' or 'gvisor'")
-            })
-    }
-}
+named_enum!(RuntimeKind, "runtime", {
+    Sandbox => "sandbox",
+    Docker => "docker",
+    Gvisor => "gvisor",
+});
 
 /// A name for this server's instances that stays the same across restarts (it comes from the
 /// data dir), so that a restarted server finds what a crashed run left behind, and two servers on
