@@ -8,13 +8,14 @@
 //!
 //! ```text
 //! HTTP ─► api (axum) ─► auth::Accounts: whose token? ─► functions::Registry (in-memory index)
-//!        ─► engine::Engine::invoke
-//!            │   pool: idle instance of this version?   ── warm
-//!            │         else start an instance + load    ── cold
+//!        ─► engine::Engine::invoke: the function's concurrency gate (or 429)
+//!            │   pool: idle instance of this version?        ── warm
+//!            │         else a pre-started generic one + load ── prewarmed
+//!            │         else start an instance + load         ── cold
 //!            ▼
-//!         runtimes::Runtime (sandbox) ◄──► agents (python.py / node.js, docs/protocol.md)
-//!            ▼
-//!         store (SQLite: invocation record, group-committed) ─► HTTP answer
+//!         runtimes::Runtime (sandbox | docker | gvisor) ◄──► agents (python.py / node.js,
+//!            ▼                                                 docs/protocol.md)
+//!         store (SQLite: invocation record, group-committed) + metrics ─► HTTP answer
 //! ```
 //!
 //! # The modules
@@ -27,8 +28,10 @@
 //! - [`auth`] — users (Argon2 passwords, roles), API tokens (stored as SHA-256 digests), the
 //!   check of a request's token; the first administrator is made on first start.
 //! - [`functions`] — what a function is, validation, and the registry that keeps them.
-//! - [`engine`] — the invoke path: instances, the pool, outcomes, bounded logs.
-//! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups) and a test fake.
+//! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`,
+//!   concurrency gates), outcomes, bounded logs; a maintenance task keeps the pool in shape.
+//! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups), `docker` (the
+//!   Docker Engine API; with runsc it is `gvisor`) and a test fake.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition.
