@@ -421,8 +421,16 @@ fn instance_memory(runtime: RuntimeKind, data_dir: &Path) -> Vec<(String, Memory
         RuntimeKind::Sandbox => sandbox_helpers(data_dir),
         RuntimeKind::Docker | RuntimeKind::Gvisor => containers(data_dir),
     };
+    // A sandbox helper's supervising child is a fork of it, with the same command line: only
+    // the outermost process of an instance is its root.
+    let root_pids: Vec<u32> = roots.iter().map(|(pid, _)| *pid).collect();
     roots
         .into_iter()
+        .filter(|(pid, _)| {
+            parent_of
+                .get(pid)
+                .is_none_or(|parent| !root_pids.contains(parent))
+        })
         .map(|(root, language)| {
             let mut total = Memory::default();
             for pid in parent_of
@@ -577,9 +585,8 @@ async fn memory(
     let after = own_rss_kib();
     rows.push(Row {
         what: format!(
-            "engine process with {} instances alive ({} idle specialised); RSS before them: {:.1} MiB",
+            "engine process with {} instances alive; RSS before the last {idle} of them: {:.1} MiB",
             instances.len(),
-            idle,
             before as f64 / 1024.0
         ),
         cells: vec![format!("{:.1}", after as f64 / 1024.0), String::new()],

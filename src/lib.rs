@@ -36,7 +36,7 @@
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition.
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
-//! - [`bench`] — `kindling bench`, the benchmark harness.
+//! - [`bench`] — `kindling bench`, the benchmark harness; [`sync`] — poison-tolerant locks.
 
 /// Gives a unit-only enum its lower-case names — `ALL`, `as_str`, `Display`, and a `FromStr` that
 /// ignores case, also takes the listed aliases, and says which names it accepts.
@@ -88,3 +88,4 @@ pub mod metrics;
 pub mod runtimes;
 pub mod server;
 pub mod store;
+pub mod sync;

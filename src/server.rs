@@ -72,14 +72,18 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
             "authentication is off (--no-auth): every request acts as the first administrator; use this for local development only"
         );
     }
+    let pool = PoolLimits::new(
+        &config.pool,
+        config.instance,
+        config.limits.default_memory_mb,
+    );
+    // A function that needs more memory than the whole pool may reserve could never run.
+    let mut limits = config.limits.clone();
+    limits.max_memory_mb = limits
+        .max_memory_mb
+        .min(u32::try_from(pool.memory_budget_mb).unwrap_or(u32::MAX));
     let registry = Arc::new(
-        Registry::open(
-            store.clone(),
-            blobs,
-            config.limits.clone(),
-            config.default_runtime,
-        )
-        .await?,
+        Registry::open(store.clone(), blobs, limits.clone(), config.default_runtime).await?,
     );
     let writer = InvocationWriter::start(store.clone());
     let recorder = Arc::new(Recorder::default());
@@ -88,12 +92,8 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         registry.clone(),
         writer,
         recorder.clone(),
-        config.limits.clone(),
-        PoolLimits::new(
-            &config.pool,
-            config.instance,
-            config.limits.default_memory_mb,
-        ),
+        limits.clone(),
+        pool,
     )
     .await;
     for (kind, runtime) in engine.runtimes() {
@@ -120,7 +120,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
             host: Arc::default(),
             engine,
             store,
-            limits: config.limits,
+            limits,
             default_runtime: config.default_runtime,
         },
     })

@@ -148,6 +148,11 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
             "invalid_name",
         ),
         (
+            with("name", json!("invoke")),
+            StatusCode::BAD_REQUEST,
+            "reserved_name",
+        ),
+        (
             with("language", json!("ruby")),
             StatusCode::BAD_REQUEST,
             "unknown_language",
@@ -319,5 +324,22 @@ async fn serves_its_openapi_document_and_docs() {
     let (status, health) = app.get("/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["runtimes"]["sandbox"]["available"], true);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_beyond_the_pools_budget_is_refused() {
+    let app = common::spawn_app_with(|config| config.pool.memory_budget_mb = 512).await;
+    let body = json!({"name": "huge", "language": "python", "code": HELLO, "memory_mb": 1024});
+    let answer = app.post("/functions", &body).await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, "memory_out_of_range");
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("512"),
+        "{}",
+        answer.1
+    );
     app.stop().await;
 }

@@ -453,6 +453,30 @@ async fn batches_routes_and_history() {
         response.json::<Value>().await.unwrap(),
         json!({"plain": true})
     );
+    // The caller's credentials are not passed on; framing headers and 1xx codes are not taken.
+    app.create_fn(
+        "nosy",
+        "javascript",
+        "exports.handler = async (event) => ({statusCode: event.query.code ? Number(event.query.code) : 200,\n  headers: {'transfer-encoding': 'chunked', 'x-seen': Object.keys(event.headers).join(',')}, body: 'ok'});",
+        json!({"route": "/nosy"}),
+    )
+    .await;
+    let response = app.client.get(app.url("/run/nosy")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let seen = response.headers()["x-seen"].to_str().unwrap().to_owned();
+    assert!(
+        !seen.contains("authorization") && !seen.is_empty(),
+        "{seen}"
+    );
+    assert!(!response.headers().contains_key("transfer-encoding"));
+    let response = app
+        .client
+        .get(app.url("/run/nosy?code=101"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+
     let (status, _) = app.get("/run/nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 

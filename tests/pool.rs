@@ -329,3 +329,18 @@ async fn an_instance_never_serves_two_functions_or_two_versions() {
     assert!(served.len() > 3);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_instances_outlive_the_threads_that_started_them() {
+    // Tokio retires an idle blocking thread after 10 s; an instance must not die with the thread
+    // that happened to start it.
+    let app = spawn_app_with(|config| config.pool.prewarm = 0).await;
+    app.create_fn("patient", "python", &identifying("patient"), json!({}))
+        .await;
+    let first = app.invoke("patient", json!({})).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let later = app.invoke("patient", json!({})).await;
+    assert_eq!(later["start"], "warm", "{later}");
+    assert_eq!(later["result"]["token"], first["result"]["token"]);
+    app.stop().await;
+}

@@ -122,6 +122,7 @@ impl From<InvokeError> for ApiError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
             },
             InvokeError::Record(e) => Self::internal(e),
+            InvokeError::Failed(e) => Self::internal(e),
         }
     }
 }

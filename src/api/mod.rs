@@ -281,7 +281,7 @@ impl<S: Send + Sync> FromRequest<S> for EventBody {
     }
 }
 
-/// Parses an event, re-encoding it compactly when it spans lines (frames are one line each).
+/// Parses an event, kept as it was sent but on one line (frames are one line each).
 pub fn event_from_bytes(bytes: &[u8]) -> Result<Box<RawValue>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(empty_event());
@@ -289,11 +289,14 @@ pub fn event_from_bytes(bytes: &[u8]) -> Result<Box<RawValue>, ApiError> {
     let invalid = |e: serde_json::Error| {
         ApiError::bad_request("invalid_json", format!("the event is not valid JSON: {e}"))
     };
-    if bytes.contains(&b'\n') || bytes.contains(&b'\r') {
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
-        return serde_json::value::to_raw_value(&value).map_err(invalid);
+    let event = serde_json::from_slice::<Box<RawValue>>(bytes).map_err(invalid)?;
+    if !event.get().contains(['\n', '\r']) {
+        return Ok(event);
     }
-    serde_json::from_slice::<Box<RawValue>>(bytes).map_err(invalid)
+    // In valid JSON a line break can only be whitespace between tokens (inside strings it is
+    // escaped), so blanking them keeps the value — numbers and all — exactly as sent.
+    let one_line = event.get().replace(['\n', '\r'], " ");
+    RawValue::from_string(one_line).map_err(invalid)
 }
 
 /// Makes any JSON value an event line.

@@ -91,6 +91,7 @@ fn http_event(
 ) -> serde_json::Value {
     let header_map: BTreeMap<&str, String> = headers
         .iter()
+        .filter(|(name, _)| !CALLER_SECRETS.contains(name))
         .map(|(name, value)| {
             (
                 name.as_str(),
@@ -150,8 +151,28 @@ fn json_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// Request headers a function never sees: the caller's credentials are not the function's.
+const CALLER_SECRETS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// Reply headers a function may not set: they belong to the HTTP connection and its framing.
+const CONNECTION_HEADERS: [HeaderName; 6] = [
+    header::CONNECTION,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+    header::TRAILER,
+];
+
 fn reply_response(reply: HttpReply) -> Response {
-    let status = StatusCode::from_u16(reply.status_code).unwrap_or(StatusCode::BAD_GATEWAY);
+    let status = StatusCode::from_u16(reply.status_code)
+        .ok()
+        .filter(|status| (200..=599).contains(&status.as_u16()))
+        .unwrap_or(StatusCode::BAD_GATEWAY);
     let (body, default_type): (Vec<u8>, &str) = match reply.body {
         None | Some(serde_json::Value::Null) => (Vec::new(), "text/plain"),
         Some(serde_json::Value::String(text)) if reply.is_base64_encoded => (
@@ -168,7 +189,8 @@ fn reply_response(reply: HttpReply) -> Response {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),
             HeaderValue::from_str(&value),
-        ) {
+        ) && !CONNECTION_HEADERS.contains(&name)
+        {
             headers.insert(name, value);
         }
     }

@@ -16,7 +16,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::AccountsConfig;
 use crate::functions::registry::Scope;
 use crate::store::{Store, StoreError, TokenRecord};
+use crate::sync::lock;
 
 /// The file, in the data dir, that receives the first administrator's token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -259,6 +261,11 @@ pub struct Accounts {
     /// The first administrator: who every caller is when authentication is off.
     local: Caller,
     cache: Mutex<HashMap<String, Cached>>,
+    /// Bumped by every revocation: a token read from the store before it is not cached.
+    revocations: AtomicU64,
+    /// Argon2 takes ~19 MiB and tens of milliseconds per check: at most one per CPU at a time, so
+    /// that a flood of logins queues instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Accounts {
@@ -284,6 +291,10 @@ impl Accounts {
             settings,
             local,
             cache: Mutex::default(),
+            revocations: AtomicU64::new(0),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         })
     }
 
@@ -325,21 +336,32 @@ impl Accounts {
         {
             return Ok(Some(cached.record.clone()));
         }
+        let revocations = self.revocations.load(Ordering::Acquire);
         let Some(record) = self.store.token(id).await? else {
             return Ok(None);
         };
         let record = Arc::new(record);
-        lock(&self.cache).insert(
-            id.to_owned(),
-            Cached {
-                record: record.clone(),
-                fetched: Instant::now(),
-            },
-        );
-        // The last use is noted once per cache period; failing to note it refuses nobody.
-        if let Err(e) = self.store.touch_token(id, Utc::now()).await {
-            tracing::warn!(error = %e, "noting a token's last use failed");
+        {
+            // A revocation since the read may have missed this record: then it is not kept.
+            let mut cache = lock(&self.cache);
+            if self.revocations.load(Ordering::Acquire) == revocations {
+                cache.insert(
+                    id.to_owned(),
+                    Cached {
+                        record: record.clone(),
+                        fetched: Instant::now(),
+                    },
+                );
+            }
         }
+        // The last use is noted once per cache period, off the request's path; failing to note
+        // it refuses nobody.
+        let (store, id) = (self.store.clone(), id.to_owned());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, Utc::now()).await {
+                tracing::warn!(error = %e, "noting a token's last use failed");
+            }
+        });
         Ok(Some(record))
     }
 
@@ -350,6 +372,11 @@ impl Accounts {
             None => (None, None),
         };
         let password = credentials.password;
+        let _turn = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Hash(e.to_string()))?;
         let verified =
             tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
                 .await
@@ -397,6 +424,11 @@ impl Accounts {
             Some(password) => {
                 check_password(password)?;
                 let password = password.to_owned();
+                let _turn = self
+                    .hashing
+                    .acquire()
+                    .await
+                    .map_err(|e| AuthError::Hash(e.to_string()))?;
                 let hash = tokio::task::spawn_blocking(move || password::hash(&password))
                     .await
                     .map_err(|e| AuthError::Hash(e.to_string()))?
@@ -508,7 +540,11 @@ impl Accounts {
             .filter(|record| caller.admin || record.user.id == caller.user)
             .ok_or_else(|| AuthError::TokenNotFound(id.to_owned()))?;
         self.store.revoke_token(id, Utc::now()).await?;
-        lock(&self.cache).remove(id);
+        {
+            let mut cache = lock(&self.cache);
+            self.revocations.fetch_add(1, Ordering::AcqRel);
+            cache.remove(id);
+        }
         let info = record.info;
         let revoked_at = info.revoked_at.or_else(|| Some(Utc::now()));
         Ok(TokenInfo::new(
@@ -642,12 +678,6 @@ fn check_password(password: &str) -> Result<(), AuthError> {
             ),
         ))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use super::logs::LogTail;
 use super::output::Output;
 use super::pool::Slot;
 use crate::agents::Language;
-use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Mode, Reply};
+use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Reply};
 use crate::runtimes::InstanceSpec;
 use crate::runtimes::{
     BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError, Usage,
@@ -41,13 +41,10 @@ pub struct Instance {
     pub runtime: RuntimeKind,
     /// Its booking in the pool's ledger, released when the instance is dropped.
     pub slot: Slot,
-    /// How the loaded code runs; `None` while the instance is generic.
-    pub mode: Option<Mode>,
     stdin: BoxWrite,
     replies: FramedRead<BoxRead, LinesCodec>,
     output: Output,
     control: Box<dyn InstanceControl>,
-    pub started: Instant,
     pub last_used: Instant,
 }
 
@@ -89,12 +86,10 @@ impl Instance {
             language,
             runtime: runtime.kind(),
             slot,
-            mode: None,
             stdin,
             replies: FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_FRAME_BYTES)),
             output: Output::new(stderr),
             control,
-            started: now,
             last_used: now,
         };
         let mut output = LogTail::new(4096);

@@ -20,9 +20,9 @@ mod outcome;
 mod output;
 mod pool;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -33,10 +33,11 @@ use tokio_util::task::TaskTracker;
 use crate::agents::Language;
 use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
-use crate::functions::{Function, Registry, registry::Scope};
+use crate::functions::{Function, Registry, VersionKey, registry::Scope};
 use crate::metrics::prometheus::Recorder;
 use crate::runtimes::{InstanceSpec, Runtime, RuntimeKind, StartError};
 use crate::store::{Invocation, InvocationWriter, StoreError};
+use crate::sync::lock;
 
 pub use instance::{BootError, Failure, Instance};
 pub use logs::LogTail;
@@ -48,6 +49,8 @@ pub use pool::{PoolLimits, PoolSnapshot, StartCounts, Throttled};
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the maintenance task looks at the pool when nothing wakes it.
 const MAINTENANCE_PERIOD: Duration = Duration::from_secs(1);
+/// How long after a failed attempt a function's `min_warm` instances are tried again.
+const PROVISION_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What to run: the event, script arguments, and optionally a runtime other than the function's.
 #[derive(Debug)]
@@ -73,6 +76,9 @@ pub enum InvokeError {
     Throttled(Arc<Invocation>),
     #[error("recording the invocation failed: {0}")]
     Record(#[from] StoreError),
+    /// A bug: the invocation's task panicked.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// A runtime, or why this host cannot offer it.
@@ -97,6 +103,13 @@ struct Inner {
     tasks: TaskTracker,
     stop: CancellationToken,
     next_instance: AtomicU64,
+    /// Functions whose `min_warm` instances are being started, or failed to start lately.
+    provisioning: Mutex<HashMap<VersionKey, Provisioning>>,
+}
+
+enum Provisioning {
+    Running,
+    Failed(Instant),
 }
 
 /// An instance ready to run an invocation, and how it was obtained.
@@ -182,6 +195,7 @@ impl Engine {
             tasks,
             stop: CancellationToken::new(),
             next_instance: AtomicU64::new(1),
+            provisioning: Mutex::default(),
         });
         inner.tasks.spawn(inner.clone().maintain());
         Self { inner }
@@ -228,9 +242,7 @@ impl Engine {
             .tasks
             .spawn(async move { inner.run(function, runtime, request).await })
             .await
-            .map_err(|e| {
-                InvokeError::Record(StoreError::Corrupt(format!("invocation task failed: {e}")))
-            })?
+            .map_err(|e| InvokeError::Failed(format!("the invocation's task failed: {e}")))?
     }
 
     /// Kills the idle instances of a function that was updated. Instances running an
@@ -251,9 +263,7 @@ impl Engine {
         self.inner.stop.cancel();
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
-        for instance in self.inner.pool.drain() {
-            instance.kill().await;
-        }
+        futures::future::join_all(self.inner.pool.drain().into_iter().map(Instance::kill)).await;
         for runtime in self.inner.runtimes.values().flatten() {
             runtime.reap_orphans().await;
         }
@@ -268,12 +278,7 @@ impl Inner {
             Some(Err(reason)) => return Err(reason.clone()),
             None => return Err("it is not configured".to_owned()),
         };
-        match self
-            .health
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&kind)
-        {
+        match crate::sync::read(&self.health).get(&kind) {
             Some(Err(reason)) => Err(reason.clone()),
             _ => Ok(runtime.clone()),
         }
@@ -281,7 +286,7 @@ impl Inner {
 
     /// Records whether a runtime answers, logging when that changes.
     fn set_health(&self, kind: RuntimeKind, answer: Result<(), String>) {
-        let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
+        let mut health = crate::sync::write(&self.health);
         let before = health.insert(kind, answer.clone());
         match (before.map(|b| b.is_ok()), answer) {
             (Some(true), Err(reason)) => {
@@ -369,22 +374,16 @@ impl Inner {
             };
         drop(permit);
         self.record(Invocation {
-            invocation_id,
-            function_id: function.id.clone(),
-            function_name: function.name.clone(),
-            owner: function.owner.clone(),
-            version: function.version,
-            runtime: runtime.kind(),
             status: ending.status,
             result: ending.result,
             error: ending.error,
             logs: logs.into_text(),
             start,
-            started_at,
             duration_ms,
             init_ms,
             peak_memory_bytes: usage.map(|u| u.peak_memory_bytes),
             cpu_time_ms: usage.map(|u| u.cpu_ns as f64 / 1e6),
+            ..not_run(&function, runtime.kind(), started_at, invocation_id)
         })
         .await
     }
@@ -404,24 +403,12 @@ impl Inner {
         started_at: DateTime<Utc>,
         refusal: Throttled,
     ) -> Result<Arc<Invocation>, InvokeError> {
+        let invocation_id = uuid::Uuid::now_v7().to_string();
         let invocation = self
             .record(Invocation {
-                invocation_id: uuid::Uuid::now_v7().to_string(),
-                function_id: function.id.clone(),
-                function_name: function.name.clone(),
-                owner: function.owner.clone(),
-                version: function.version,
-                runtime,
                 status: Status::Throttled,
-                result: None,
                 error: Some(FunctionError::platform("Throttled", refusal.0)),
-                logs: String::new(),
-                start: None,
-                started_at,
-                duration_ms: 0.0,
-                init_ms: None,
-                peak_memory_bytes: None,
-                cpu_time_ms: None,
+                ..not_run(function, runtime, started_at, invocation_id)
             })
             .await?;
         Err(InvokeError::Throttled(invocation))
@@ -522,7 +509,7 @@ impl Inner {
     ) -> Result<Instance, BootError> {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
         let _starting = self.pool.mark_starting((runtime.kind(), language));
-        boot(&self.pool, runtime, id, language, slot).await
+        start_instance(&self.pool, runtime, id, language, slot).await
     }
 
     /// Specialises a generic instance to `function`.
@@ -557,8 +544,7 @@ impl Inner {
             .exchange(Some(&frame), Instant::now() + timeout, logs)
             .await
         {
-            Ok(Reply::Loaded(mode)) => {
-                instance.mode = Some(mode);
+            Ok(Reply::Loaded(_mode)) => {
                 instance.set_log_marker(&log_end);
                 Ok(())
             }
@@ -623,11 +609,7 @@ impl Inner {
 
     /// Returns a healthy instance of the current version to the pool; kills any other.
     fn release(&self, instance: Instance, function: &Function, healthy: bool) {
-        let current = self
-            .registry
-            .resolve(Scope::All, &function.id)
-            .is_some_and(|f| f.version == function.version);
-        if healthy && current {
+        if healthy && self.is_current(&function.version_key()) {
             let key = PoolKey {
                 version: function.version_key(),
                 runtime: instance.runtime,
@@ -637,6 +619,13 @@ impl Inner {
         } else {
             self.pool.discard(instance);
         }
+    }
+
+    /// Whether `version` is its function's current version (a deleted function has none).
+    fn is_current(&self, version: &VersionKey) -> bool {
+        self.registry
+            .resolve(Scope::All, &version.function_id)
+            .is_some_and(|f| f.version == version.version)
     }
 
     fn keep_alive(&self, function: &Function) -> Duration {
@@ -652,9 +641,9 @@ impl Inner {
     async fn maintain(self: Arc<Self>) {
         loop {
             self.check_runtimes().await;
-            self.pool.reap();
+            self.pool.reap(|version| self.is_current(version));
             self.refill().await;
-            self.provision().await;
+            self.provision();
             tokio::select! {
                 _ = self.pool.wake.notified() => {}
                 _ = tokio::time::sleep(MAINTENANCE_PERIOD) => {}
@@ -696,12 +685,13 @@ impl Inner {
         }
     }
 
-    /// Keeps `min_warm` specialised instances of each function's current version.
-    async fn provision(&self) {
-        for function in self.registry.list(Scope::All) {
-            if function.min_warm == 0 {
-                continue;
-            }
+    /// Starts a provisioning task for each function short of its `min_warm` instances, unless
+    /// one is running for it or its last attempt failed less than `PROVISION_BACKOFF` ago. (Loading
+    /// a function's code may take up to its timeout: it must not hold up the maintenance task.)
+    fn provision(self: &Arc<Self>) {
+        let functions = self.registry.list(Scope::All);
+        lock(&self.provisioning).retain(|version, _| self.is_current(version));
+        for function in functions.into_iter().filter(|f| f.min_warm > 0) {
             let Ok(runtime) = self.available(function.runtime) else {
                 continue;
             };
@@ -712,44 +702,100 @@ impl Inner {
                 version: function.version_key(),
                 runtime: runtime.kind(),
             };
-            while !self.stop.is_cancelled()
-                && self.pool.specialised_count(&key) < function.min_warm as usize
-            {
-                let mut logs = LogTail::new(self.limits.log_tail_bytes);
-                let Some(slot) = self.pool.try_book(function.memory_mb, true) else {
-                    return;
-                };
-                let started = match self.boot(runtime.as_ref(), function.language, slot).await {
-                    Ok(mut instance) => {
-                        match self.load(&mut instance, &function, &mut logs).await {
-                            Ok(()) => Ok(instance),
-                            Err(ending) => {
-                                self.pool.discard(instance);
-                                Err(ending.error.map(|e| e.error_message).unwrap_or_default())
-                            }
-                        }
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                match started {
-                    Ok(instance) => self.pool.put_idle(
-                        key.clone(),
-                        instance,
-                        self.keep_alive(&function),
-                        function.min_warm,
-                    ),
-                    Err(error) => {
-                        tracing::warn!(function = %function.name, %error, "provisioning an instance failed");
-                        break;
-                    }
-                }
+            let missing =
+                (function.min_warm as usize).saturating_sub(self.pool.specialised_count(&key));
+            if missing == 0 {
+                continue;
             }
+            {
+                let mut provisioning = lock(&self.provisioning);
+                match provisioning.get(&key.version) {
+                    Some(Provisioning::Running) => continue,
+                    Some(Provisioning::Failed(at)) if at.elapsed() < PROVISION_BACKOFF => continue,
+                    _ => {}
+                }
+                provisioning.insert(key.version.clone(), Provisioning::Running);
+            }
+            let inner = self.clone();
+            self.tasks.spawn(async move {
+                let provisioned = tokio::select! {
+                    provisioned = inner.provision_one(&function, runtime.as_ref(), &key, missing) => provisioned,
+                    () = inner.stop.cancelled() => Ok(()),
+                };
+                let mut provisioning = lock(&inner.provisioning);
+                match provisioned {
+                    Ok(()) => provisioning.remove(&key.version),
+                    Err(error) => {
+                        tracing::warn!(function = %function.name, %error, "provisioning an instance failed; retrying later");
+                        provisioning.insert(key.version.clone(), Provisioning::Failed(Instant::now()))
+                    }
+                };
+            });
         }
+    }
+
+    /// Starts and loads `missing` instances of `function` into the pool.
+    async fn provision_one(
+        &self,
+        function: &Function,
+        runtime: &dyn Runtime,
+        key: &PoolKey,
+        missing: usize,
+    ) -> Result<(), String> {
+        for _ in 0..missing {
+            let slot = self
+                .pool
+                .try_book(function.memory_mb, true)
+                .ok_or("the pool has no room for it")?;
+            let mut instance = self
+                .boot(runtime, function.language, slot)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut logs = LogTail::new(self.limits.log_tail_bytes);
+            if let Err(ending) = self.load(&mut instance, function, &mut logs).await {
+                self.pool.discard(instance);
+                return Err(ending.error.map(|e| e.error_message).unwrap_or_default());
+            }
+            self.pool.put_idle(
+                key.clone(),
+                instance,
+                self.keep_alive(function),
+                function.min_warm,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The record of an invocation of `function` before anything ran: what every record has.
+fn not_run(
+    function: &Function,
+    runtime: RuntimeKind,
+    started_at: DateTime<Utc>,
+    invocation_id: String,
+) -> Invocation {
+    Invocation {
+        invocation_id,
+        function_id: function.id.clone(),
+        function_name: function.name.clone(),
+        owner: function.owner.clone(),
+        version: function.version,
+        runtime,
+        status: Status::Crashed,
+        result: None,
+        error: None,
+        logs: String::new(),
+        start: None,
+        started_at,
+        duration_ms: 0.0,
+        init_ms: None,
+        peak_memory_bytes: None,
+        cpu_time_ms: None,
     }
 }
 
 /// Starts instance `id` of `language` on `runtime`, under its slot's memory limit.
-async fn boot(
+async fn start_instance(
     pool: &Pool,
     runtime: &dyn Runtime,
     id: u64,
@@ -776,7 +822,7 @@ async fn probe(pool: &Pool, runtime: &dyn Runtime) -> Result<Option<Instance>, S
     let slot = pool
         .try_book(pool.limits.generic_memory_mb, false)
         .ok_or("the pool has no room for a single instance")?;
-    boot(pool, runtime, 0, language, slot)
+    start_instance(pool, runtime, 0, language, slot)
         .await
         .map(Some)
         .map_err(|e| format!("a test instance failed: {e}"))

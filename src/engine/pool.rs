@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -20,6 +20,7 @@ use crate::agents::Language;
 use crate::config::{InstanceConfig, PoolConfig};
 use crate::functions::VersionKey;
 use crate::runtimes::{InstanceLimits, RuntimeKind};
+use crate::sync::lock;
 
 /// What an idle specialised instance can serve.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -178,7 +179,7 @@ struct State {
 /// Bounds one function's concurrency: a semaphore with its capacity and its queue.
 struct Gate {
     permits: Arc<Semaphore>,
-    capacity: u32,
+    capacity: AtomicU32,
     waiting: AtomicU32,
 }
 
@@ -284,12 +285,6 @@ pub struct Pool {
     tasks: TaskTracker,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Pool {
     pub fn new(limits: PoolLimits, tasks: TaskTracker) -> Self {
         Self {
@@ -317,17 +312,11 @@ impl Pool {
         function_id: &Arc<str>,
         capacity: u32,
     ) -> Result<OwnedSemaphorePermit, Throttled> {
-        let gate = {
-            let mut gates = lock(&self.gates);
-            let gate = gates
-                .entry(function_id.clone())
-                .or_insert_with(|| Gate::new(capacity));
-            if gate.capacity != capacity {
-                // A changed limit takes effect for new invocations; running ones keep their permits.
-                *gate = Arc::new(Gate::with(capacity));
-            }
-            gate.clone()
-        };
+        let gate = lock(&self.gates)
+            .entry(function_id.clone())
+            .or_insert_with(|| Arc::new(Gate::new(capacity)))
+            .clone();
+        gate.resize(capacity);
         if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
             return Ok(permit);
         }
@@ -357,31 +346,37 @@ impl Pool {
     /// Invocations of `function_id` running right now.
     fn running(&self, function_id: &str) -> usize {
         lock(&self.gates).get(function_id).map_or(0, |gate| {
-            gate.capacity as usize - gate.permits.available_permits()
+            (gate.capacity.load(Ordering::Acquire) as usize)
+                .saturating_sub(gate.permits.available_permits())
         })
     }
 
     /// The most recently used live idle instance for `key`.
     pub fn take_warm(&self, key: &PoolKey) -> Option<Instance> {
-        let mut dead = Vec::new();
-        let found = {
-            let mut state = lock(&self.state);
-            let idle = state.specialised.get_mut(key)?;
-            let mut found = None;
-            while let Some(Idle { mut instance, .. }) = idle.pop() {
-                if instance.is_alive() {
-                    found = Some(instance);
-                    break;
-                }
-                dead.push(instance);
-            }
-            if idle.is_empty() {
-                state.specialised.remove(key);
-            }
-            found
-        };
-        self.discard_all(dead);
+        let mut state = lock(&self.state);
+        let idle = state.specialised.get_mut(key)?;
+        let found = self.pop_alive(idle, |idle| idle.instance);
+        if idle.is_empty() {
+            state.specialised.remove(key);
+        }
         found
+    }
+
+    /// Takes the last (most recently used) entry whose instance is alive; kills dead ones met on
+    /// the way.
+    fn pop_alive<T>(
+        &self,
+        entries: &mut Vec<T>,
+        instance: impl Fn(T) -> Instance,
+    ) -> Option<Instance> {
+        while let Some(entry) = entries.pop() {
+            let mut found = instance(entry);
+            if found.is_alive() {
+                return Some(found);
+            }
+            self.discard(found);
+        }
+        None
     }
 
     /// A live generic instance of `species`, booked at `memory_mb` (room is made by evicting
@@ -389,24 +384,16 @@ impl Pool {
     /// the maintainer to replace it once it has specialised it: starting the replacement at once
     /// would compete with that for the CPU.
     pub fn take_generic(&self, species: Species, memory_mb: u32) -> Option<Instance> {
-        let mut dead = Vec::new();
         let found = {
             let mut state = lock(&self.state);
             let generic = state.generic.get_mut(&species)?;
-            let mut found = None;
-            while let Some(mut instance) = generic.pop() {
-                if instance.is_alive() {
-                    found = Some(instance);
-                    break;
-                }
-                dead.push(instance);
-            }
-            found
+            self.pop_alive(generic, |instance| instance)
         };
-        self.discard_all(dead);
         let mut instance = found?;
         while !self.ledger.try_grow(instance.slot.memory_mb, memory_mb) {
-            if !self.evict_one() {
+            if !self.could_make_room(memory_mb - instance.slot.memory_mb.min(memory_mb), false)
+                || !self.evict_one()
+            {
                 self.put_generic(instance);
                 return None;
             }
@@ -438,7 +425,8 @@ impl Pool {
         }
     }
 
-    /// Books room for a new instance now, evicting idle instances first if `evict`.
+    /// Books room for a new instance now, evicting idle instances first if `evict` — but only
+    /// when evicting would make enough room.
     pub fn try_book(&self, memory_mb: u32, evict: bool) -> Option<Slot> {
         loop {
             if self.ledger.try_book(memory_mb) {
@@ -448,10 +436,37 @@ impl Pool {
                     released: false,
                 });
             }
-            if !evict || !self.evict_one() {
+            if !evict || !self.could_make_room(memory_mb, true) || !self.evict_one() {
                 return None;
             }
         }
+    }
+
+    /// Whether evicting every idle instance that may go would leave room for `memory_mb` more
+    /// (and, with `new_instance`, for one more instance).
+    fn could_make_room(&self, memory_mb: u32, new_instance: bool) -> bool {
+        let (mut count, mut reclaimable_mb) = (0, 0);
+        {
+            let state = lock(&self.state);
+            for idle in state.specialised.values() {
+                let keep = idle.first().map_or(0, |i| i.min_warm as usize);
+                for entry in idle.iter().take(idle.len().saturating_sub(keep)) {
+                    count += 1;
+                    reclaimable_mb += u64::from(entry.instance.slot.memory_mb);
+                }
+            }
+            for instance in state.generic.values().flatten() {
+                count += 1;
+                reclaimable_mb += u64::from(instance.slot.memory_mb);
+            }
+        }
+        let instances = self.ledger.instances.load(Ordering::Acquire);
+        let reserved = self.ledger.reserved_mb.load(Ordering::Acquire);
+        let memory_ok =
+            reserved.saturating_sub(reclaimable_mb) + u64::from(memory_mb) <= self.ledger.budget_mb;
+        let instance_ok =
+            !new_instance || instances.saturating_sub(count) < self.ledger.max_instances;
+        memory_ok && instance_ok
     }
 
     /// Kills the least recently used idle instance that may go; false when there is none.
@@ -574,14 +589,22 @@ impl Pool {
         lock(&self.gates).remove(function_id);
     }
 
-    /// Kills idle instances past their keep-alive (beyond their function's `min_warm`) and idle
-    /// or generic instances that died.
-    pub fn reap(&self) {
+    /// Kills idle instances past their keep-alive (beyond their function's `min_warm`), idle
+    /// instances of versions that are no longer current (one may come back from an invocation
+    /// just after its function changed), and idle or generic instances that died.
+    pub fn reap(&self, is_current: impl Fn(&VersionKey) -> bool) {
         let now = Instant::now();
         let mut gone = Vec::new();
         let mut expired = 0;
         {
             let mut state = lock(&self.state);
+            state.specialised.retain(|key, idle| {
+                let current = is_current(&key.version);
+                if !current {
+                    gone.extend(idle.drain(..).map(|idle| idle.instance));
+                }
+                current
+            });
             for idle in state.specialised.values_mut() {
                 let keep = idle.first().map_or(0, |i| i.min_warm as usize);
                 // Most recently used last: the oldest beyond `keep` may expire.
@@ -744,15 +767,32 @@ impl Pool {
 }
 
 impl Gate {
-    fn new(capacity: u32) -> Arc<Self> {
-        Arc::new(Self::with(capacity))
-    }
-
-    fn with(capacity: u32) -> Self {
+    fn new(capacity: u32) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(capacity as usize)),
-            capacity,
+            capacity: AtomicU32::new(capacity),
             waiting: AtomicU32::new(0),
+        }
+    }
+
+    /// Makes the gate admit `capacity` at once. Invocations already running keep their permits:
+    /// a lower limit takes the permits back as they return.
+    fn resize(&self, capacity: u32) {
+        let before = self.capacity.swap(capacity, Ordering::AcqRel);
+        if capacity > before {
+            self.permits.add_permits((capacity - before) as usize);
+        } else if capacity < before {
+            let surplus = (before - capacity) as usize;
+            let taken = self.permits.forget_permits(surplus);
+            if taken < surplus {
+                let permits = self.permits.clone();
+                tokio::spawn(async move {
+                    if let Ok(returned) = permits.acquire_many_owned((surplus - taken) as u32).await
+                    {
+                        returned.forget();
+                    }
+                });
+            }
         }
     }
 }

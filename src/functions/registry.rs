@@ -133,15 +133,11 @@ impl Registry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::read(&self.index)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::write(&self.index)
     }
 
     /// The current version of a function, by id or else by name, if `scope` may see it.

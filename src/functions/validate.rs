@@ -198,7 +198,17 @@ const MAX_ROUTE: usize = 256;
 /// AWS Lambda's limit on the total size of a function's environment.
 const MAX_ENV_BYTES: usize = 4096;
 
+/// Names the API's own routes take (`/functions/invoke`, `/metrics/summary`, …): a function by
+/// such a name could not be reached by it.
+const RESERVED_NAMES: &[&str] = &["invoke", "execute", "summary", "system", "timeseries"];
+
 pub fn check_name(name: &str) -> Result<(), ValidationError> {
+    if RESERVED_NAMES.contains(&name) {
+        return Err(invalid(
+            "reserved_name",
+            format!("{name:?} is the name of one of the API's own routes; choose another"),
+        ));
+    }
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME
         && name

@@ -52,10 +52,7 @@ impl HostSampler {
 
     fn cpu_usage(&self) -> Option<f64> {
         let now = cpu_times(&std::fs::read_to_string("/proc/stat").ok()?)?;
-        let mut previous = self
-            .previous
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut previous = crate::sync::lock(&self.previous);
         let since = previous
             .replace(now)
             .unwrap_or(CpuTimes { busy: 0, total: 0 });

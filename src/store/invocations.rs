@@ -101,11 +101,11 @@ impl InvocationWriter {
         let (done, committed) = oneshot::channel();
         self.queue
             .send(Write { invocation, done })
-            .map_err(|_| StoreError::Corrupt("the invocation writer has stopped".into()))?;
+            .map_err(|_| StoreError::WriterStopped)?;
         committed
             .await
-            .map_err(|_| StoreError::Corrupt("the invocation writer has stopped".into()))?
-            .map_err(StoreError::Corrupt)
+            .map_err(|_| StoreError::WriterStopped)?
+            .map_err(StoreError::WriteFailed)
     }
 }
 

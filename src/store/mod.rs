@@ -31,6 +31,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    #[error("the invocation writer has stopped")]
+    WriterStopped,
+    #[error("writing invocation records failed: {0}")]
+    WriteFailed(String),
 }
 
 /// The database.

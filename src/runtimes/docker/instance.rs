@@ -7,7 +7,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::ContainerUpdateBody;
-use bollard::query_parameters::{KillContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, SimplexStream};
@@ -162,10 +162,7 @@ impl InstanceControl for DockerInstance {
             if std::mem::replace(&mut self.removed, true) {
                 return;
             }
-            let kill = KillContainerOptionsBuilder::default()
-                .signal("SIGKILL")
-                .build();
-            let _ = self.client.kill_container(&self.id, Some(kill)).await;
+            // Removing by force kills it first.
             let force = RemoveContainerOptionsBuilder::default().force(true).build();
             let _ = self.client.remove_container(&self.id, Some(force)).await;
             if let Some(demultiplexer) = self.demultiplexer.take() {

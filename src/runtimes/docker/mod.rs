@@ -100,10 +100,7 @@ impl Shared {
     }
 
     fn client(&self) -> Option<Docker> {
-        self.client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        crate::sync::read(&self.client).clone()
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -115,7 +112,7 @@ impl Shared {
                 }
                 return Ok(());
             }
-            *self.client.write().unwrap_or_else(|p| p.into_inner()) = None;
+            *crate::sync::write(&self.client) = None;
         }
         // (Re)connecting: negotiate the API version (hosts run older engines than bollard
         // speaks), then look at the OCI runtime and the images again.
@@ -136,7 +133,7 @@ impl Shared {
             }
         }
         self.inspect_images(&client).await;
-        *self.client.write().unwrap_or_else(|p| p.into_inner()) = Some(client);
+        *crate::sync::write(&self.client) = Some(client);
         Ok(())
     }
 
@@ -157,11 +154,11 @@ impl Shared {
             };
             languages.insert(*language, present);
         }
-        *self.languages.write().unwrap_or_else(|p| p.into_inner()) = languages;
+        *crate::sync::write(&self.languages) = languages;
     }
 
     fn all_languages(&self) -> Result<(), String> {
-        let languages = self.languages.read().unwrap_or_else(|p| p.into_inner());
+        let languages = crate::sync::read(&self.languages);
         languages.values().cloned().collect()
     }
 
@@ -220,7 +217,7 @@ impl Shared {
     }
 
     async fn start(&self, spec: InstanceSpec) -> Result<Spawned, StartError> {
-        self.languages.read().unwrap_or_else(|p| p.into_inner())[&spec.language]
+        crate::sync::read(&self.languages)[&spec.language]
             .clone()
             .map_err(|reason| StartError::LanguageUnavailable {
                 runtime: self.kind,
@@ -300,11 +297,7 @@ impl Runtime for DockerRuntime {
     }
 
     fn supports(&self, language: Language) -> Result<(), String> {
-        self.shared
-            .languages
-            .read()
-            .unwrap_or_else(|p| p.into_inner())[&language]
-            .clone()
+        crate::sync::read(&self.shared.languages)[&language].clone()
     }
 
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {

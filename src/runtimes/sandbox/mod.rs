@@ -31,7 +31,15 @@ pub const HELPER_SUBCOMMAND: &str = "__sandbox-exec";
 
 pub struct SandboxRuntime {
     shared: Arc<Shared>,
+    /// Hands instance starts to the spawner thread.
+    spawner: std::sync::mpsc::Sender<SpawnRequest>,
 }
+
+/// One instance to start, and where to send it.
+type SpawnRequest = (
+    InstanceSpec,
+    tokio::sync::oneshot::Sender<Result<Spawned, StartError>>,
+);
 
 struct Shared {
     helper: PathBuf,
@@ -87,21 +95,42 @@ impl SandboxRuntime {
             .into_iter()
             .map(|language| (language, interpreter(config, language, &mounts)))
             .collect();
-        Ok(Self {
-            shared: Arc::new(Shared {
-                helper,
-                cgroups,
-                roots,
-                mounts,
-                interpreters,
-                config: config.clone(),
-            }),
-        })
+        let shared = Arc::new(Shared {
+            helper,
+            cgroups,
+            roots,
+            mounts,
+            interpreters,
+            config: config.clone(),
+        });
+        let spawner = spawner(shared.clone())?;
+        Ok(Self { shared, spawner })
     }
 }
 
+/// The one thread that starts helpers, living as long as the runtime. A helper asks to die with
+/// its parent (`PR_SET_PDEATHSIG`), and for the kernel the parent is the *thread* that forked it:
+/// started from a pool thread that later retires, it would die with that thread.
+fn spawner(shared: Arc<Shared>) -> Result<std::sync::mpsc::Sender<SpawnRequest>, String> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|e| format!("the sandbox runtime needs a Tokio runtime: {e}"))?;
+    let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
+    std::thread::Builder::new()
+        .name("kindling-spawner".to_owned())
+        .spawn(move || {
+            // Child processes are watched by the Tokio runtime's reaper.
+            let _runtime = runtime.enter();
+            for (spec, reply) in incoming {
+                let _ = reply.send(shared.spawn(&spec));
+            }
+        })
+        .map_err(|e| format!("cannot start the spawner thread: {e}"))?;
+    Ok(requests)
+}
+
 impl Shared {
-    /// Prepares and spawns one instance (blocking: cgroup and directory set-up).
+    /// Prepares and spawns one instance (blocking: cgroup and directory set-up), on the spawner
+    /// thread.
     fn spawn(&self, spec: &InstanceSpec) -> Result<Spawned, StartError> {
         let interpreter = self.interpreters[&spec.language]
             .as_ref()
@@ -170,11 +199,12 @@ impl Runtime for SandboxRuntime {
     }
 
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
-        let shared = self.shared.clone();
+        let (reply, spawned) = tokio::sync::oneshot::channel();
+        let sent = self.spawner.send((spec, reply));
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || shared.spawn(&spec))
-                .await
-                .map_err(std::io::Error::other)?
+            let gone = || StartError::Other("the sandbox spawner thread has stopped".to_owned());
+            sent.map_err(|_| gone())?;
+            spawned.await.map_err(|_| gone())?
         })
     }
 
