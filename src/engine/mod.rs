@@ -265,7 +265,7 @@ impl Engine {
         self.inner.tasks.wait().await;
         futures::future::join_all(self.inner.pool.drain().into_iter().map(Instance::kill)).await;
         for runtime in self.inner.runtimes.values().flatten() {
-            runtime.reap_orphans().await;
+            runtime.shutdown().await;
         }
     }
 }

@@ -182,4 +182,10 @@ pub trait Runtime: Send + Sync {
     /// Removes every instance a previous run of this server left behind (after a crash) or that
     /// this run still has (at shutdown).
     fn reap_orphans(&self) -> BoxFuture<'_, ()>;
+
+    /// At shutdown, after the engine killed its instances: removes what is left, and what the
+    /// runtime set up for the server as a whole.
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        self.reap_orphans()
+    }
 }

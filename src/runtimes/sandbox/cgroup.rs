@@ -162,10 +162,10 @@ impl CgroupTree {
     }
 }
 
-impl Drop for CgroupTree {
-    /// Removes this server's parent cgroup when the server is done with it (it stays when
-    /// instances are still in it, for the next run to reap).
-    fn drop(&mut self) {
+impl CgroupTree {
+    /// Removes this server's parent cgroup (it stays when instances are still in it, for the
+    /// next run to reap).
+    pub fn remove(&self) {
         for base in &self.bases {
             let _ = fs::remove_dir(base);
         }

@@ -208,6 +208,18 @@ impl Runtime for SandboxRuntime {
         })
     }
 
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let _ = tokio::task::spawn_blocking(move || {
+                shared.cgroups.reap_all();
+                shared.cgroups.remove();
+                let _ = std::fs::remove_dir_all(&shared.roots);
+            })
+            .await;
+        })
+    }
+
     fn reap_orphans(&self) -> BoxFuture<'_, ()> {
         let shared = self.shared.clone();
         Box::pin(async move {
