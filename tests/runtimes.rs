@@ -142,15 +142,16 @@ async fn fork_bombs_are_contained(runtime: RuntimeKind) {
     .await;
     for name in names {
         // It spins until its timeout, or its process creation fails and it gives up. Under gVisor
-        // the function's processes are threads of the sandbox's kernel, so the host's pids limit
-        // stops that kernel, and with it the whole sandbox.
+        // the function's processes live in the sandbox's kernel, so the host's pids limit or the
+        // memory limit stops that kernel, and with it the whole sandbox.
         let invocation = app.invoke(&name, json!({})).await;
         let refused = invocation["status"] == "error"
             && invocation["error"]["errorMessage"]
                 .as_str()
                 .unwrap()
                 .contains("EAGAIN");
-        let sandbox_ended = runtime == RuntimeKind::Gvisor && invocation["status"] == "crashed";
+        let sandbox_ended = runtime == RuntimeKind::Gvisor
+            && (invocation["status"] == "crashed" || invocation["status"] == "out_of_memory");
         assert!(
             invocation["status"] == "timeout" || refused || sandbox_ended,
             "{name}: {invocation}"
