@@ -320,30 +320,21 @@ async fn the_prometheus_exposition_parses_and_carries_the_series() {
         labels.extend(extra);
         labels
     };
-    assert_eq!(
-        counter(&with([("status", "success"), ("start", "cold")])),
-        3.0
-    );
-    assert_eq!(
-        counter(&with([("status", "success"), ("start", "warm")])),
-        4.0
-    );
-    assert_eq!(
-        counter(&with([("status", "error"), ("start", "warm")])),
-        2.0
-    );
-    assert_eq!(
-        counter(&with([("status", "timeout"), ("start", "warm")])),
-        1.0
-    );
-    assert_eq!(
-        counter(&with([("status", "out_of_memory"), ("start", "warm")])),
-        1.0
-    );
-    assert_eq!(
-        counter(&with([("status", "throttled"), ("start", "none")])),
-        2.0
-    );
+    let expected = [
+        ("success", "cold", 3.0),
+        ("success", "warm", 4.0),
+        ("error", "warm", 2.0),
+        ("timeout", "warm", 1.0),
+        ("out_of_memory", "warm", 1.0),
+        ("throttled", "none", 2.0),
+    ];
+    for (status, start, count) in expected {
+        assert_eq!(
+            counter(&with([("status", status), ("start", start)])),
+            count,
+            "{status}, {start}"
+        );
+    }
 
     // The duration histogram counted the 11 that ran, the timeout in its top buckets.
     let counts: f64 = value("kindling_invocation_duration_seconds_count", &known)
