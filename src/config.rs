@@ -60,6 +60,8 @@ pub struct AccountsConfig {
     pub open_registration: bool,
     /// Lifetime of the tokens `POST /auth/login` hands out.
     pub login_token_ttl_secs: u64,
+    /// Lifetime of a dashboard's browser session (signing out ends it earlier).
+    pub session_ttl_secs: u64,
 }
 
 impl Default for AccountsConfig {
@@ -67,6 +69,7 @@ impl Default for AccountsConfig {
         Self {
             open_registration: false,
             login_token_ttl_secs: 30 * 24 * 3600,
+            session_ttl_secs: 12 * 3600,
         }
     }
 }

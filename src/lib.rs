@@ -26,7 +26,10 @@
 //! - [`api`] — HTTP routes, one file per resource, one error type, the OpenAPI document; every
 //!   route but `/health` and the docs checks the caller's bearer token.
 //! - [`auth`] — users (Argon2 passwords, roles), API tokens (stored as SHA-256 digests), the
-//!   check of a request's token; the first administrator is made on first start.
+//!   check of a request's token, browser sessions with their CSRF proof; the first
+//!   administrator is made on first start.
+//! - [`dashboard`] — the web UI at `/`: the page and its files, built from `web/` and embedded
+//!   by `build.rs`, and the browser's sign-in (`/auth/session`, an HttpOnly cookie).
 //! - [`functions`] — what a function is, validation, and the registry that keeps them.
 //! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`,
 //!   concurrency gates), outcomes, bounded logs; a maintenance task keeps the pool in shape.
@@ -82,6 +85,7 @@ pub mod bench;
 pub mod blobs;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod functions;
 pub mod metrics;

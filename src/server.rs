@@ -15,6 +15,7 @@ use crate::api::{self, AppState};
 use crate::auth::{Accounts, AuthError};
 use crate::blobs::Blobs;
 use crate::config::Config;
+use crate::dashboard;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::metrics::prometheus::{Exposition, Recorder};
@@ -163,7 +164,9 @@ impl Server {
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
         let store = self.state.store.clone();
-        let app = api::router(self.state).layer(TraceLayer::new_for_http());
+        let app = api::router(self.state.clone())
+            .merge(dashboard::routes().with_state(self.state))
+            .layer(TraceLayer::new_for_http());
         let app = tower::util::MapRequestLayer::new(api::trim_trailing_slash).layer(app);
         tracing::info!(addr = %self.listener.local_addr()?, "kindling is listening");
         axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))

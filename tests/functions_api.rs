@@ -67,6 +67,25 @@ async fn create_read_list_update_delete() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(versions, [2, 1]);
+    let (status, first) = app.get("/functions/hello/versions/1").await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        (first["version"].clone(), first["code"].clone()),
+        (json!(1), json!(HELLO))
+    );
+    assert_eq!(first["timeout"], created["timeout"]);
+    let (_, second) = app.get("/functions/hello/versions/2").await;
+    assert_eq!(second["timeout"], 9);
+    assert_error(
+        &app.get("/functions/hello/versions/3").await,
+        StatusCode::NOT_FOUND,
+        "function_not_found",
+    );
+    assert_error(
+        &app.get("/functions/hello/versions/latest").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_version",
+    );
 
     // Rename (seed 003's update sends every field) and remove the route.
     let (status, renamed) = app
@@ -230,6 +249,26 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
     );
     let (_, list) = app.get("/functions").await;
     assert_eq!(list, json!([]), "nothing was written");
+    // Each refusal of a field names it, so that a form can show the message beside it.
+    for (field, value) in [
+        ("name", json!("bad name!")),
+        ("language", json!("ruby")),
+        ("code", json!("  ")),
+        ("handler", json!("not-an-identifier")),
+        ("route", json!("/a/../etc")),
+        ("timeout", json!(901)),
+        ("memory_mb", json!(63)),
+        ("env", json!({"1BAD": "x"})),
+        ("runtime", json!("firecracker")),
+        ("max_concurrency", json!(0)),
+        ("min_warm", json!(101)),
+        ("keep_alive_secs", json!(-1)),
+    ] {
+        let (_, refused) = app.post("/functions", &with(field, value)).await;
+        assert_eq!(refused["error"]["field"], field, "{refused}");
+    }
+    let (_, not_json) = app.post_raw("/functions", "{not json").await;
+    assert!(not_json["error"].get("field").is_none(), "{not_json}");
 
     // Duplicates: same name, same route.
     app.create(with("route", json!("/taken"))).await;
@@ -239,11 +278,9 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
         "name_taken",
     );
     let other = json!({"name": "other", "language": "python", "code": HELLO, "route": "taken"});
-    assert_error(
-        &app.post("/functions", &other).await,
-        StatusCode::CONFLICT,
-        "route_taken",
-    );
+    let taken = app.post("/functions", &other).await;
+    assert_error(&taken, StatusCode::CONFLICT, "route_taken");
+    assert_eq!(taken.1["error"]["field"], "route");
     app.create(json!({"name": "second", "language": "python", "code": HELLO}))
         .await;
     let answer = app

@@ -220,6 +220,94 @@ async fn every_figure_matches_a_known_sequence_of_invocations() {
         (11, 2, 4)
     );
     assert_eq!(series["step_secs"], 60);
+    assert_eq!(
+        (
+            sum("errors"),
+            sum("timeouts"),
+            sum("out_of_memory"),
+            sum("crashes")
+        ),
+        (2, 1, 1, 0)
+    );
+    // Each minute's p50 and p95 are the nearest-rank ones of that minute's recorded durations.
+    let (_, history) = app.get("/invocations?function=known&limit=100").await;
+    let mut by_minute: HashMap<String, Vec<f64>> = HashMap::new();
+    for invocation in history.as_array().unwrap() {
+        if invocation["status"] == "throttled" {
+            continue;
+        }
+        let started: chrono::DateTime<chrono::Utc> =
+            invocation["started_at"].as_str().unwrap().parse().unwrap();
+        let minute = chrono::DateTime::from_timestamp(started.timestamp() / 60 * 60, 0).unwrap();
+        by_minute
+            .entry(minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .or_default()
+            .push(invocation["duration_ms"].as_f64().unwrap());
+    }
+    for point in points {
+        let start: chrono::DateTime<chrono::Utc> =
+            point["start"].as_str().unwrap().parse().unwrap();
+        let mut durations = by_minute
+            .remove(&start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
+        durations.sort_by(f64::total_cmp);
+        let rank =
+            |permille: usize| durations[(permille * durations.len()).div_ceil(1000).max(1) - 1];
+        assert_eq!(
+            point["duration_ms_p50"].as_f64(),
+            Some(rank(500)),
+            "{point}"
+        );
+        assert_eq!(
+            point["duration_ms_p95"].as_f64(),
+            Some(rank(950)),
+            "{point}"
+        );
+    }
+    assert!(
+        by_minute.is_empty(),
+        "minutes missing from the series: {by_minute:?}"
+    );
+
+    // Activity: the same counts in buckets, and the latest invocation.
+    let (_, activity) = app.get("/metrics/activity?window=1h&buckets=6").await;
+    let known_activity = activity["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "known")
+        .expect("known is listed");
+    let bucket_sum = |field: &str| {
+        known_activity[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(known_activity["invocations"].as_array().unwrap().len(), 6);
+    assert_eq!((bucket_sum("invocations"), bucket_sum("failures")), (11, 4));
+    assert_eq!(known_activity["last_status"], history[0]["status"]);
+    assert_eq!(activity["bucket_secs"], 600);
+    assert_error(
+        &app.get("/metrics/activity?window=all").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_window",
+    );
+    assert_error(
+        &app.get("/metrics/activity?buckets=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_buckets",
+    );
+    let (_, hers) = alice.get("/metrics/activity").await;
+    assert!(
+        hers["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["function"] != "known"),
+        "another user's function is not in her activity: {hers}"
+    );
     let (_, overall) = app.get("/metrics/timeseries?window=1h").await;
     let overall: u64 = overall["points"]
         .as_array()

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/me", get(me))
         .route("/auth/users", get(users))
+        .route("/auth/users/{username}/reset-token", post(reset_token))
         .route("/auth/tokens", get(tokens).post(create_token))
         .route("/auth/tokens/{id}", delete(revoke_token))
 }
@@ -88,6 +89,25 @@ pub async fn users(
 ) -> Result<Json<Vec<User>>, ApiError> {
     caller.require_admin()?;
     Ok(Json(state.accounts.users().await?))
+}
+
+/// Revoke every token and session of a user and make one new API token for them, shown once
+/// (administrators only; what `kindling admin reset-token` does on the server's machine).
+#[utoipa::path(post, path = "/auth/users/{username}/reset-token", tag = "auth",
+    params(("username" = String, Path, description = "the user's name")),
+    responses((status = 201, body = IssuedToken), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reset_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    caller.require_admin()?;
+    let token = state
+        .accounts
+        .replace_tokens(&username, "reset by an administrator")
+        .await?;
+    Ok((StatusCode::CREATED, Json(token)))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

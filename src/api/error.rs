@@ -22,6 +22,8 @@ pub struct ApiError {
     invocation_id: Option<String>,
     /// A `WWW-Authenticate` challenge (RFC 6750), for answers refusing the caller's credentials.
     challenge: Option<&'static str>,
+    /// The request field the error concerns, when it concerns one.
+    field: Option<&'static str>,
 }
 
 /// The body of every error answer.
@@ -36,6 +38,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// What was wrong, for a person.
     pub message: String,
+    /// The field of the request it concerns (`name`, `timeout`, `env`, …), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -47,6 +52,7 @@ impl ApiError {
             retry_after_secs: None,
             invocation_id: None,
             challenge: None,
+            field: None,
         }
     }
 
@@ -84,18 +90,24 @@ impl From<RegistryError> for ApiError {
                 } else {
                     StatusCode::BAD_REQUEST
                 };
-                Self::new(status, invalid.code, invalid.message)
+                Self {
+                    field: Some(invalid.field),
+                    ..Self::new(status, invalid.code, invalid.message)
+                }
             }
             RegistryError::NotFound(id) => Self::function_not_found(&id),
-            RegistryError::Conflict { field, message } => Self::new(
-                StatusCode::CONFLICT,
-                if field == "route" {
-                    "route_taken"
-                } else {
-                    "name_taken"
-                },
-                message,
-            ),
+            RegistryError::Conflict { field, message } => Self {
+                field: Some(field),
+                ..Self::new(
+                    StatusCode::CONFLICT,
+                    if field == "route" {
+                        "route_taken"
+                    } else {
+                        "name_taken"
+                    },
+                    message,
+                )
+            },
             other => Self::internal(other),
         }
     }
@@ -142,8 +154,16 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidToken => unauthorized("invalid_token", REFUSE),
             AuthError::ExpiredToken(_) => unauthorized("token_expired", REFUSE),
             AuthError::RevokedToken => unauthorized("token_revoked", REFUSE),
+            AuthError::SessionAsToken => unauthorized("session_not_token", REFUSE),
+            AuthError::NotASession => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_session", message)
+            }
+            AuthError::CsrfRejected => Self::new(StatusCode::FORBIDDEN, "csrf_rejected", message),
             AuthError::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            }
+            AuthError::WrongSignInToken(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
             }
             AuthError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             AuthError::Invalid { code, .. } => Self::bad_request(code, message),
@@ -181,6 +201,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message,
+                field: self.field,
             },
         }
     }

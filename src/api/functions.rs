@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
             get(read).put(update).patch(update).delete(delete),
         )
         .route("/functions/{function}/versions", get(versions))
+        .route("/functions/{function}/versions/{version}", get(version))
 }
 
 /// A function with its code, as `GET /functions/{id}` answers.
@@ -132,4 +133,25 @@ pub async fn versions(
 ) -> Result<Json<Vec<Function>>, ApiError> {
     let found = state.function(&caller, &function)?;
     Ok(Json(state.registry.versions(&found).await?))
+}
+
+/// One version of a function, with its code.
+#[utoipa::path(get, path = "/functions/{function}/versions/{version}", tag = "functions",
+    params(("function" = String, Path, description = "id or name"), ("version" = i64, Path, description = "the version number")),
+    responses((status = 200, body = FunctionWithCode), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
+pub async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((function, version)): Path<(String, String)>,
+) -> Result<Json<FunctionWithCode>, ApiError> {
+    let found = state.function(&caller, &function)?;
+    let number = version.parse::<i64>().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_version",
+            format!("{version:?} is not a version number"),
+        )
+    })?;
+    let old = state.registry.version(&found, number).await?;
+    Ok(Json(with_code(&state, &old).await?))
 }

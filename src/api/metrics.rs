@@ -17,7 +17,9 @@ use crate::engine::PoolSnapshot;
 use crate::functions::Function;
 use crate::metrics::host::Host;
 use crate::metrics::prometheus::CONTENT_TYPE;
-use crate::metrics::{self, FunctionMetrics, Known, Summary, TimeSeries, Window, WindowError};
+use crate::metrics::{
+    self, Activity, FunctionMetrics, Known, Summary, TimeSeries, Window, WindowError,
+};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -25,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/metrics/system", get(system))
         .route("/metrics/summary", get(summary))
         .route("/metrics/timeseries", get(time_series))
+        .route("/metrics/activity", get(activity))
         .route("/metrics/functions/{function}", get(function))
         .route(
             "/metrics/functions/{function}/timeseries",
@@ -131,6 +134,47 @@ pub async fn function_time_series(
     let found = state.function(&caller, &function)?;
     Ok(Json(
         metrics::time_series(&state.store, None, Some(&found.id), window).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ActivityParams {
+    /// As for the other metrics, but not `all`: default `24h`.
+    pub window: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    /// Into how many equal buckets the window is cut: 1 to 1440, default 24.
+    pub buckets: Option<u32>,
+}
+
+const MAX_BUCKETS: u32 = 1440;
+
+/// How each of the caller's functions did over the window, bucket by bucket (invocations and
+/// failures), and how its latest invocation ended: the dashboard's function list.
+#[utoipa::path(get, path = "/metrics/activity", tag = "metrics", params(ActivityParams),
+    responses((status = 200, body = Activity), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn activity(
+    State(state): State<AppState>,
+    caller: Caller,
+    QueryParams(params): QueryParams<ActivityParams>,
+) -> Result<Json<Activity>, ApiError> {
+    let window = Window::parse(params.window.as_deref(), params.since)?;
+    let since = window.since.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_window",
+            "activity is counted over a window with a start: use a length such as 24h, or since",
+        )
+    })?;
+    let buckets = params.buckets.unwrap_or(24);
+    if !(1..=MAX_BUCKETS).contains(&buckets) {
+        return Err(ApiError::bad_request(
+            "invalid_buckets",
+            format!("buckets must be between 1 and {MAX_BUCKETS}"),
+        ));
+    }
+    let functions = state.registry.list(caller.scope());
+    let known: Vec<Known<'_>> = functions.iter().map(|f| known(f)).collect();
+    Ok(Json(
+        metrics::activity(&state.store, owner(&caller), &known, window, since, buckets).await?,
     ))
 }
 

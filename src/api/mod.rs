@@ -1,6 +1,7 @@
 //! The HTTP API: one file per resource, one error type ([`error::ApiError`]), the OpenAPI
-//! document ([`openapi`]). Every route but `/health`, `/auth/login`, `/auth/register` and the
-//! docs sits behind [`require_caller`], which checks the bearer token.
+//! document ([`openapi`]). Every route but `/health`, `/auth/login`, `/auth/register`, the
+//! dashboard's `/auth/session` and the docs sits behind [`require_caller`], which checks the
+//! bearer token — or the dashboard's session cookie and its CSRF proof.
 
 mod auth;
 pub mod error;
@@ -20,14 +21,14 @@ use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State,
 };
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 pub use crate::auth::Caller;
-use crate::auth::{Accounts, AuthError};
+use crate::auth::{Accounts, AuthError, session};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::functions::{Function, Registry};
@@ -99,25 +100,54 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Refuses a request without a valid bearer token (401) before anything else looks at it, and
+/// Refuses a request without valid credentials (401) before anything else looks at it, and
 /// hands the [`Caller`] to the handler.
 async fn require_caller(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let authorization = request.headers().get(header::AUTHORIZATION);
-    match state
-        .accounts
-        .authenticate(authorization.map(|value| value.as_bytes()))
-        .await
-    {
+    match authenticate(&state.accounts, request.method(), request.headers()).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(refusal) => ApiError::from(refusal).into_response(),
     }
+}
+
+/// The caller a request's credentials name: its bearer token, or else the dashboard's session
+/// cookie — with the session's CSRF proof when the request may change something.
+async fn authenticate(
+    accounts: &Accounts,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Caller, AuthError> {
+    if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+        return accounts.authenticate(Some(authorization.as_bytes())).await;
+    }
+    if let Some(session) = session_cookie(headers) {
+        let proof = (!method.is_safe()).then(|| {
+            headers
+                .get(session::CSRF_HEADER)
+                .map_or(&[][..], |proof| proof.as_bytes())
+        });
+        return accounts.authenticate_session(session, proof).await;
+    }
+    accounts.authenticate(None).await
+}
+
+/// The browser session token in a request's `Cookie` headers, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == session::COOKIE).then_some(value.trim_matches('"'))
+        })
 }
 
 /// Refuses a body whose declared length is over `limit` before reading any of it. (Bodies without
@@ -178,8 +208,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
-/// The caller, on routes that also serve anonymous requests: `None` without a token, a 401 for
-/// a token that is not valid.
+/// The caller, on routes that also serve anonymous requests: `None` without credentials, a 401
+/// for credentials that are not valid.
 impl OptionalFromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -190,15 +220,13 @@ impl OptionalFromRequestParts<AppState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(Some(caller.clone()));
         }
-        let authorization = parts.headers.get(header::AUTHORIZATION);
-        if authorization.is_none() && state.accounts.enabled() {
+        let anonymous = !parts.headers.contains_key(header::AUTHORIZATION)
+            && session_cookie(&parts.headers).is_none();
+        if anonymous && state.accounts.enabled() {
             return Ok(None);
         }
         Ok(Some(
-            state
-                .accounts
-                .authenticate(authorization.map(|value| value.as_bytes()))
-                .await?,
+            authenticate(&state.accounts, &parts.method, &parts.headers).await?,
         ))
     }
 }

@@ -13,16 +13,18 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat};
     info(title = "Kindling", description = "Self-hosted serverless functions: register Python and JavaScript functions, invoke them over HTTP."),
     paths(
         functions::create, functions::list, functions::read, functions::update, functions::delete,
-        functions::versions,
+        functions::versions, functions::version,
         invocations::invoke, invocations::invoke_batch, invocations::list, invocations::read,
         run::run,
         seed_compat::execute, seed_compat::execute_named, seed_compat::execute_named_gvisor,
         seed_compat::executions,
         health::health,
         metrics::summary, metrics::function, metrics::time_series, metrics::function_time_series,
-        metrics::system, metrics::prometheus,
-        auth::login, auth::register, auth::me, auth::users, auth::tokens, auth::create_token,
-        auth::revoke_token,
+        metrics::activity, metrics::system, metrics::prometheus,
+        auth::login, auth::register, auth::me, auth::users, auth::reset_token, auth::tokens,
+        auth::create_token, auth::revoke_token,
+        crate::dashboard::session::sign_in, crate::dashboard::session::current,
+        crate::dashboard::session::sign_out,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -32,7 +34,7 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat};
         (name = "seed compatibility", description = "The requests of the seed projects, as aliases"),
         (name = "system", description = "Health and the state of the pool and the host"),
         (name = "metrics", description = "Invocation figures over a window, per-minute series, the pool and the host, Prometheus"),
-        (name = "auth", description = "Accounts and API tokens: every route but /health, /auth/login and /auth/register needs `Authorization: Bearer <token>`"),
+        (name = "auth", description = "Accounts, API tokens and the dashboard's browser sessions: every route but /health, /auth/login, /auth/register and /auth/session needs `Authorization: Bearer <token>` (or the dashboard's session cookie with its CSRF proof)"),
     )
 )]
 pub struct ApiDoc;

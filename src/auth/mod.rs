@@ -5,9 +5,11 @@
 //! On first start with an empty database the server makes an administrator, `admin`, and writes
 //! its token to `<data dir>/admin-token` (mode 0600). Operators make more users with
 //! `kindling admin create-user`; users sign in with `POST /auth/login` and make tokens of their
-//! own with `POST /auth/tokens`.
+//! own with `POST /auth/tokens`. The dashboard signs in to a browser session ([`session`]): a
+//! token of its own kind, kept in an HttpOnly cookie and checked with a CSRF proof.
 
 pub mod password;
+pub mod session;
 pub mod token;
 
 use std::collections::HashMap;
@@ -53,8 +55,21 @@ pub enum AuthError {
     ExpiredToken(DateTime<Utc>),
     #[error("the API token was revoked")]
     RevokedToken,
+    #[error(
+        "this is a browser session, not an API token: make an API token on the dashboard's Account page or with POST /auth/tokens"
+    )]
+    SessionAsToken,
+    #[error("the session cookie does not hold a browser session; sign in again")]
+    NotASession,
+    #[error(
+        "this request carries the session cookie but not its CSRF proof ({}): the dashboard sends it; scripts use an API token",
+        session::CSRF_HEADER
+    )]
+    CsrfRejected,
     #[error("wrong user name or password")]
     InvalidCredentials,
+    #[error("{0}")]
+    WrongSignInToken(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("{message}")]
@@ -131,12 +146,24 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// An API token as listed: never its text.
+/// What a token is for: scripts send API tokens as bearer tokens; the dashboard's browser
+/// sessions live in a cookie. Neither is accepted in the other's place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Api,
+    Session,
+}
+
+named_enum!(TokenKind, "token kind", { Api => "api", Session => "session" });
+
+/// An API token or a browser session as listed: never its text.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// The public part of the token (`kdl_<id>_…`); revoke it with `DELETE /auth/tokens/{id}`.
     pub id: String,
     pub name: String,
+    pub kind: TokenKind,
     pub created_at: DateTime<Utc>,
     /// `null`: never expires.
     pub expires_at: Option<DateTime<Utc>>,
@@ -151,6 +178,7 @@ impl TokenInfo {
     pub fn new(
         id: String,
         name: String,
+        kind: TokenKind,
         created_at: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
         last_used_at: Option<DateTime<Utc>>,
@@ -160,6 +188,7 @@ impl TokenInfo {
         Self {
             id,
             name,
+            kind,
             created_at,
             expires_at,
             last_used_at,
@@ -196,6 +225,13 @@ pub struct NewUser {
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// How a browser signs in: a user name and password, or an API token pasted once.
+#[derive(Debug)]
+pub enum SignIn {
+    Password(Credentials),
+    Token(String),
 }
 
 /// `POST /auth/tokens`.
@@ -313,10 +349,41 @@ impl Accounts {
         }
         let header = authorization.ok_or(AuthError::MissingToken)?;
         let text = bearer(header).ok_or(AuthError::MalformedToken)?;
+        let record = self.check(text, TokenKind::Api).await?;
+        Ok(Caller::from(&record.user))
+    }
+
+    /// The caller a browser session's cookie names. `csrf_proof` is what a request that changes
+    /// something presented as the session's CSRF proof (`None` for reading requests).
+    pub async fn authenticate_session(
+        &self,
+        text: &str,
+        csrf_proof: Option<&[u8]>,
+    ) -> Result<Caller, AuthError> {
+        if !self.enabled {
+            return Ok(self.local.clone());
+        }
+        let record = self.check(text, TokenKind::Session).await?;
+        if let Some(proof) = csrf_proof
+            && !session::csrf_matches(text, proof)
+        {
+            return Err(AuthError::CsrfRejected);
+        }
+        Ok(Caller::from(&record.user))
+    }
+
+    /// The record of a presented token text that is valid now and of `kind`.
+    async fn check(&self, text: &str, kind: TokenKind) -> Result<Arc<TokenRecord>, AuthError> {
         let id = token::id_of(text).ok_or(AuthError::MalformedToken)?;
         let record = self.record(id).await?.ok_or(AuthError::InvalidToken)?;
         if !token::matches(text, &record.digest) {
             return Err(AuthError::InvalidToken);
+        }
+        if record.info.kind != kind {
+            return Err(match kind {
+                TokenKind::Api => AuthError::SessionAsToken,
+                TokenKind::Session => AuthError::NotASession,
+            });
         }
         if record.info.revoked_at.is_some() {
             return Err(AuthError::RevokedToken);
@@ -326,7 +393,7 @@ impl Accounts {
         {
             return Err(AuthError::ExpiredToken(expiry));
         }
-        Ok(Caller::from(&record.user))
+        Ok(record)
     }
 
     /// A token's record, from memory when read recently.
@@ -367,6 +434,16 @@ impl Accounts {
 
     /// Checks a user name and password and makes a login token.
     pub async fn login(&self, credentials: Credentials) -> Result<(IssuedToken, User), AuthError> {
+        let user = self.verify_password(credentials).await?;
+        let lifetime = Duration::from_secs(self.settings.login_token_ttl_secs);
+        let token = self
+            .issue(&user.id, "login", TokenKind::Api, Some(lifetime))
+            .await?;
+        Ok((token, user))
+    }
+
+    /// The user whose name and password these are.
+    async fn verify_password(&self, credentials: Credentials) -> Result<User, AuthError> {
         let (user, hash) = match self.store.user_by_name(&credentials.username).await? {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
@@ -381,12 +458,67 @@ impl Accounts {
             tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
                 .await
                 .map_err(|e| AuthError::Hash(e.to_string()))?;
-        let user = user
-            .filter(|_| verified)
-            .ok_or(AuthError::InvalidCredentials)?;
-        let lifetime = Duration::from_secs(self.settings.login_token_ttl_secs);
-        let token = self.issue(&user.id, "login", Some(lifetime)).await?;
-        Ok((token, user))
+        user.filter(|_| verified)
+            .ok_or(AuthError::InvalidCredentials)
+    }
+
+    /// Opens a browser session for whoever a user name and password, or an API token, belong
+    /// to. The session lasts `accounts.session_ttl_secs`, and no longer than the token it was
+    /// opened with.
+    pub async fn open_session(&self, sign_in: SignIn) -> Result<(IssuedToken, User), AuthError> {
+        let ttl = chrono::Duration::seconds(
+            i64::try_from(self.settings.session_ttl_secs).unwrap_or(i64::MAX / 1000),
+        );
+        let (user, lifetime) = match sign_in {
+            SignIn::Password(credentials) => (self.verify_password(credentials).await?, ttl),
+            SignIn::Token(text) => {
+                let record = self
+                    .check(text.trim(), TokenKind::Api)
+                    .await
+                    .map_err(|refusal| match refusal {
+                        AuthError::MalformedToken => AuthError::WrongSignInToken(
+                            "this is not a Kindling API token: those look like kdl_…",
+                        ),
+                        AuthError::InvalidToken => AuthError::WrongSignInToken(
+                            "there is no such API token: check that it was copied whole",
+                        ),
+                        other => other,
+                    })?;
+                let left = record.info.expires_at.map(|expiry| expiry - Utc::now());
+                (record.user.clone(), left.map_or(ttl, |left| left.min(ttl)))
+            }
+        };
+        let lifetime = lifetime.to_std().unwrap_or_default();
+        let session = self
+            .issue(
+                &user.id,
+                "browser session",
+                TokenKind::Session,
+                Some(lifetime),
+            )
+            .await?;
+        Ok((session, user))
+    }
+
+    /// The browser session a cookie holds, valid now.
+    pub async fn session(&self, text: &str) -> Result<Arc<TokenRecord>, AuthError> {
+        self.check(text, TokenKind::Session).await
+    }
+
+    /// Ends the browser session a cookie holds, if it is one; anything else is left alone.
+    pub async fn close_session(&self, text: &str) -> Result<(), AuthError> {
+        let Some(id) = token::id_of(text) else {
+            return Ok(());
+        };
+        let record = self.store.token(id).await?;
+        if let Some(record) = record
+            && record.info.kind == TokenKind::Session
+            && token::matches(text, &record.digest)
+        {
+            self.store.revoke_token(id, Utc::now()).await?;
+            self.forget(id);
+        }
+        Ok(())
     }
 
     /// Registers a user on behalf of `by`: administrators may register anyone; others only
@@ -489,16 +621,18 @@ impl Accounts {
             }
             secs => secs.map(Duration::from_secs),
         };
-        self.issue(&caller.user, &name, lifetime).await
+        self.issue(&caller.user, &name, TokenKind::Api, lifetime)
+            .await
     }
 
     async fn issue(
         &self,
         user_id: &str,
         name: &str,
+        kind: TokenKind,
         lifetime: Option<Duration>,
     ) -> Result<IssuedToken, AuthError> {
-        let (minted, info) = mint(name, lifetime)?;
+        let (minted, info) = mint(name, kind, lifetime)?;
         self.store
             .insert_token(user_id, &info, &minted.digest)
             .await?;
@@ -540,21 +674,25 @@ impl Accounts {
             .filter(|record| caller.admin || record.user.id == caller.user)
             .ok_or_else(|| AuthError::TokenNotFound(id.to_owned()))?;
         self.store.revoke_token(id, Utc::now()).await?;
-        {
-            let mut cache = lock(&self.cache);
-            self.revocations.fetch_add(1, Ordering::AcqRel);
-            cache.remove(id);
-        }
+        self.forget(id);
         let info = record.info;
         let revoked_at = info.revoked_at.or_else(|| Some(Utc::now()));
         Ok(TokenInfo::new(
             info.id,
             info.name,
+            info.kind,
             info.created_at,
             info.expires_at,
             info.last_used_at,
             revoked_at,
         ))
+    }
+
+    /// Drops a just-revoked token from the cache; a read of it already under way is not cached.
+    fn forget(&self, id: &str) {
+        let mut cache = lock(&self.cache);
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        cache.remove(id);
     }
 
     /// Revokes every token of a user and makes a new one named `name` (operators). The first
@@ -565,11 +703,15 @@ impl Accounts {
         name: &str,
     ) -> Result<IssuedToken, AuthError> {
         let user = self.user(username).await?;
-        let (minted, info) = mint(name, None)?;
+        let (minted, info) = mint(name, TokenKind::Api, None)?;
         self.store
             .replace_tokens(&user.id, &info, &minted.digest)
             .await?;
-        lock(&self.cache).retain(|_, cached| cached.record.user.id != user.id);
+        {
+            let mut cache = lock(&self.cache);
+            self.revocations.fetch_add(1, Ordering::AcqRel);
+            cache.retain(|_, cached| cached.record.user.id != user.id);
+        }
         let file = self.data_dir.join(ADMIN_TOKEN_FILE);
         if user.id == self.local.user && file.exists() {
             write_secret(&file, &minted.text)?;
@@ -590,7 +732,7 @@ async fn bootstrap(store: &Store, data_dir: &Path) -> Result<(), AuthError> {
         role: Role::Admin,
         created_at: now,
     };
-    let (minted, info) = mint("first start", None)?;
+    let (minted, info) = mint("first start", TokenKind::Api, None)?;
     if !store.bootstrap_admin(&admin, &info, &minted.digest).await? {
         return Ok(());
     }
@@ -603,7 +745,11 @@ async fn bootstrap(store: &Store, data_dir: &Path) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn mint(name: &str, lifetime: Option<Duration>) -> Result<(token::Minted, TokenInfo), AuthError> {
+fn mint(
+    name: &str,
+    kind: TokenKind,
+    lifetime: Option<Duration>,
+) -> Result<(token::Minted, TokenInfo), AuthError> {
     let minted = token::mint()?;
     let now = Utc::now();
     let expires_at = lifetime
@@ -612,6 +758,7 @@ fn mint(name: &str, lifetime: Option<Duration>) -> Result<(token::Minted, TokenI
     let info = TokenInfo::new(
         minted.id.clone(),
         name.to_owned(),
+        kind,
         now,
         expires_at,
         None,

@@ -179,7 +179,20 @@ impl Registry {
     }
 
     pub async fn versions(&self, function: &Function) -> Result<Vec<Function>, RegistryError> {
-        Ok(self.store.function_versions(&function.id).await?)
+        Ok(self.store.function_versions(&function.id, None).await?)
+    }
+
+    /// One version of a function.
+    pub async fn version(
+        &self,
+        function: &Function,
+        version: i64,
+    ) -> Result<Function, RegistryError> {
+        self.store
+            .function_versions(&function.id, Some(version))
+            .await?
+            .pop()
+            .ok_or_else(|| RegistryError::NotFound(format!("{} version {version}", function.name)))
     }
 
     pub async fn create(

@@ -58,13 +58,16 @@ where
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ValidationError {
+    /// The input field it concerns: `name`, `timeout`, `env`, …
+    pub field: &'static str,
     /// Stable, machine-readable: `invalid_name`, `unknown_language`, `code_too_large`, …
     pub code: &'static str,
     pub message: String,
 }
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ValidationError {
+fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> ValidationError {
     ValidationError {
+        field,
         code,
         message: message.into(),
     }
@@ -93,8 +96,8 @@ pub fn new_function(
     limits: &Limits,
     default_runtime: RuntimeKind,
 ) -> Result<Draft, ValidationError> {
-    let require = |field: Option<String>, name: &str| {
-        field.ok_or_else(|| invalid("missing_field", format!("'{name}' is required")))
+    let require = |field: Option<String>, name: &'static str| {
+        field.ok_or_else(|| invalid(name, "missing_field", format!("'{name}' is required")))
     };
     let name = require(input.name, "name")?;
     let language = require(input.language, "language")?;
@@ -205,6 +208,7 @@ const RESERVED_NAMES: &[&str] = &["invoke", "execute", "summary", "system", "tim
 pub fn check_name(name: &str) -> Result<(), ValidationError> {
     if RESERVED_NAMES.contains(&name) {
         return Err(invalid(
+            "name",
             "reserved_name",
             format!("{name:?} is the name of one of the API's own routes; choose another"),
         ));
@@ -218,6 +222,7 @@ pub fn check_name(name: &str) -> Result<(), ValidationError> {
         Ok(())
     } else {
         Err(invalid(
+            "name",
             "invalid_name",
             format!(
                 "invalid function name {name:?}: use 1 to {MAX_NAME} letters, digits, '_' or '-'"
@@ -227,12 +232,15 @@ pub fn check_name(name: &str) -> Result<(), ValidationError> {
 }
 
 fn language_of(language: &str) -> Result<Language, ValidationError> {
-    language.parse().map_err(|e| invalid("unknown_language", e))
+    language
+        .parse()
+        .map_err(|e| invalid("language", "unknown_language", e))
 }
 
 fn runtime_of(runtime: Option<&str>, default: RuntimeKind) -> Result<RuntimeKind, ValidationError> {
     runtime.map_or(Ok(default), |r| {
-        r.parse().map_err(|e| invalid("unknown_runtime", e))
+        r.parse()
+            .map_err(|e| invalid("runtime", "unknown_runtime", e))
     })
 }
 
@@ -252,7 +260,7 @@ fn memory_of(memory_mb: i64, limits: &Limits) -> Result<u32, ValidationError> {
 
 /// `value` as a `u32` within `range`, or an error naming `field`.
 fn bounded(
-    field: &str,
+    field: &'static str,
     code: &'static str,
     value: i64,
     range: std::ops::RangeInclusive<i64>,
@@ -261,6 +269,7 @@ fn bounded(
         Ok(value as u32)
     } else {
         Err(invalid(
+            field,
             code,
             format!(
                 "{field} {value} is out of range: use {} to {}",
@@ -295,10 +304,11 @@ fn keep_alive_of(value: i64) -> Result<u32, ValidationError> {
 
 fn check_code(code: &str, limits: &Limits) -> Result<(), ValidationError> {
     if code.trim().is_empty() {
-        return Err(invalid("empty_code", "'code' must not be empty"));
+        return Err(invalid("code", "empty_code", "'code' must not be empty"));
     }
     if code.len() > limits.max_code_bytes {
         return Err(invalid(
+            "code",
             "code_too_large",
             format!(
                 "code is {} bytes; the limit is {} bytes",
@@ -309,6 +319,7 @@ fn check_code(code: &str, limits: &Limits) -> Result<(), ValidationError> {
     }
     if code.contains('\0') {
         return Err(invalid(
+            "code",
             "invalid_code",
             "code must not contain NUL characters",
         ));
@@ -327,6 +338,7 @@ fn check_handler(handler: &str) -> Result<(), ValidationError> {
         Ok(())
     } else {
         Err(invalid(
+            "handler",
             "invalid_handler",
             format!(
                 "invalid handler {handler:?}: use an identifier (letters, digits, '_', not starting with a digit)"
@@ -354,6 +366,7 @@ fn normalise_route(route: &str) -> Result<Option<String>, ValidationError> {
         Ok(Some(format!("/{trimmed}")))
     } else {
         Err(invalid(
+            "route",
             "invalid_route",
             format!(
                 "invalid route {route:?}: use path segments of letters, digits, '-', '_', '.' or '~', such as /hello/world"
@@ -372,6 +385,7 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), ValidationError> {
             && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid_key {
             return Err(invalid(
+                "env",
                 "invalid_env",
                 format!(
                     "invalid environment variable name {key:?}: use letters, digits and '_', not starting with a digit"
@@ -380,6 +394,7 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), ValidationError> {
         }
         if value.contains('\0') {
             return Err(invalid(
+                "env",
                 "invalid_env",
                 format!("environment variable {key} contains a NUL character"),
             ));
@@ -388,6 +403,7 @@ fn check_env(env: &BTreeMap<String, String>) -> Result<(), ValidationError> {
     }
     if total > MAX_ENV_BYTES {
         return Err(invalid(
+            "env",
             "env_too_large",
             format!("environment variables take {total} bytes; the limit is {MAX_ENV_BYTES}"),
         ));

@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::StartCounts;
+use crate::engine::{StartCounts, Status};
 use crate::store::{InvocationTotals, MetricsFilter, MinuteTotals, Store, StoreError};
 
 /// The percentiles reported, in per mille (integers, so that ranks are exact).
@@ -174,9 +174,16 @@ pub struct Point {
     pub successes: u64,
     /// Errors, timeouts, out-of-memory kills and crashes.
     pub failures: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub out_of_memory: u64,
+    pub crashes: u64,
     pub throttles: u64,
     pub cold_starts: u64,
     pub duration_ms_mean: Option<f64>,
+    /// The minute's median and 95th-percentile durations (nearest rank, as the summaries).
+    pub duration_ms_p50: Option<f64>,
+    pub duration_ms_p95: Option<f64>,
     pub duration_ms_max: Option<f64>,
 }
 
@@ -187,6 +194,27 @@ pub struct TimeSeries {
     pub step_secs: u32,
     /// Oldest first; minutes without invocations are left out.
     pub points: Vec<Point>,
+}
+
+/// `GET /metrics/activity`: how each function did over the window, bucket by bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Activity {
+    pub window: Window,
+    pub bucket_secs: u64,
+    pub functions: Vec<FunctionActivity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FunctionActivity {
+    pub function_id: String,
+    pub function: String,
+    /// Invocations that ran, per bucket, oldest first.
+    pub invocations: Vec<u64>,
+    /// Of them, those that failed (errors, timeouts, out-of-memory kills, crashes).
+    pub failures: Vec<u64>,
+    /// How its latest invocation (ever, not only in the window) ended, and when it started.
+    pub last_status: Option<Status>,
+    pub last_started_at: Option<DateTime<Utc>>,
 }
 
 /// A function known to the caller: its id and current name.
@@ -299,19 +327,38 @@ pub async fn time_series(
         function_id: function_id.map(str::to_owned),
         since: window.since,
     };
-    let points = store
-        .invocation_minutes(&filter)
-        .await?
+    let minutes = store.invocation_minutes(&filter).await?;
+    // One sorted pass over the window's durations picks every minute's percentiles.
+    let ran: HashMap<i64, u64> = minutes.iter().map(|m| (m.minute, m.ran)).collect();
+    let mut groups = Groups::default();
+    store
+        .for_each_minute_duration(&filter, |minute, duration| {
+            groups.push(&minute, duration, |minute| {
+                (*minute, ran.get(minute).copied().unwrap_or(0))
+            });
+        })
+        .await?;
+    let mut percentiles = groups.finish();
+    let points = minutes
         .into_iter()
-        .map(|minute: MinuteTotals| Point {
-            start: minute.start,
-            invocations: minute.ran,
-            successes: minute.successes,
-            failures: minute.failures,
-            throttles: minute.throttles,
-            cold_starts: minute.cold,
-            duration_ms_mean: minute.duration_ms_mean,
-            duration_ms_max: minute.duration_ms_max,
+        .map(|minute: MinuteTotals| {
+            let [p50, p95, _] = percentiles.remove(&minute.minute).unwrap_or_default();
+            Point {
+                start: DateTime::from_timestamp(minute.minute * 60, 0).unwrap_or_default(),
+                invocations: minute.ran,
+                successes: minute.successes,
+                failures: minute.failures,
+                errors: minute.errors,
+                timeouts: minute.timeouts,
+                out_of_memory: minute.out_of_memory,
+                crashes: minute.crashes,
+                throttles: minute.throttles,
+                cold_starts: minute.cold,
+                duration_ms_mean: minute.duration_ms_mean,
+                duration_ms_p50: p50,
+                duration_ms_p95: p95,
+                duration_ms_max: minute.duration_ms_max,
+            }
         })
         .collect();
     Ok(TimeSeries {
@@ -321,32 +368,128 @@ pub async fn time_series(
     })
 }
 
+/// Per function of `known`, its invocations and failures in `buckets` equal slices of `window`
+/// (which must have a start), and its latest invocation.
+pub async fn activity(
+    store: &Store,
+    owner: Option<&str>,
+    known: &[Known<'_>],
+    window: Window,
+    since: DateTime<Utc>,
+    buckets: u32,
+) -> Result<Activity, StoreError> {
+    let span_ms = (window.until - since)
+        .num_milliseconds()
+        .max(1)
+        .unsigned_abs();
+    let bucket_ms = i64::try_from(span_ms.div_ceil(u64::from(buckets.max(1)))).unwrap_or(i64::MAX);
+    let filter = MetricsFilter {
+        owner: owner.map(str::to_owned),
+        function_id: None,
+        since: Some(since),
+    };
+    let length = buckets as usize;
+    let mut counts: HashMap<String, (Vec<u64>, Vec<u64>)> = HashMap::new();
+    for bucket in store.invocation_buckets(&filter, bucket_ms).await? {
+        let Ok(index) = usize::try_from(bucket.bucket) else {
+            continue;
+        };
+        if index >= length {
+            continue;
+        }
+        let (invocations, failures) = counts
+            .entry(bucket.function_id)
+            .or_insert_with(|| (vec![0; length], vec![0; length]));
+        invocations[index] = bucket.ran;
+        failures[index] = bucket.failures;
+    }
+    let mut functions = Vec::with_capacity(known.len());
+    for function in known {
+        let (invocations, failures) = counts
+            .remove(function.id)
+            .unwrap_or_else(|| (vec![0; length], vec![0; length]));
+        let last = store.last_invocation(function.id).await?;
+        functions.push(FunctionActivity {
+            function_id: function.id.to_owned(),
+            function: function.name.to_owned(),
+            invocations,
+            failures,
+            last_status: last.as_ref().map(|(status, _)| *status),
+            last_started_at: last.map(|(_, started)| started),
+        });
+    }
+    Ok(Activity {
+        window,
+        bucket_secs: u64::try_from(bucket_ms / 1000).unwrap_or(0),
+        functions,
+    })
+}
+
 /// The percentiles of each function in `rows`, from one sorted pass.
 async fn per_function_percentiles(
     store: &Store,
     filter: &MetricsFilter,
     rows: &HashMap<String, InvocationTotals>,
 ) -> Result<HashMap<String, [Option<f64>; 3]>, StoreError> {
-    let mut done = HashMap::new();
-    let mut current: Option<(String, Picker)> = None;
+    let mut groups = Groups::default();
     store
         .for_each_duration(filter, true, |function_id, duration| {
-            if current.as_ref().is_none_or(|(id, _)| id != function_id) {
-                if let Some((id, picker)) = current.take() {
-                    done.insert(id, picker.picked);
-                }
-                let ran = rows.get(function_id).map_or(0, |row| row.ran);
-                current = Some((function_id.to_owned(), Picker::new(ran)));
-            }
-            if let Some((_, picker)) = current.as_mut() {
-                picker.push(duration);
-            }
+            groups.push(function_id, duration, |id: &str| {
+                (id.to_owned(), rows.get(id).map_or(0, |row| row.ran))
+            });
         })
         .await?;
-    if let Some((id, picker)) = current {
-        done.insert(id, picker.picked);
+    Ok(groups.finish())
+}
+
+/// Percentiles of many groups of values, arriving group after group, each in ascending order.
+struct Groups<K> {
+    done: HashMap<K, [Option<f64>; 3]>,
+    current: Option<(K, Picker)>,
+}
+
+impl<K> Default for Groups<K> {
+    fn default() -> Self {
+        Self {
+            done: HashMap::new(),
+            current: None,
+        }
     }
-    Ok(done)
+}
+
+impl<K: std::hash::Hash + Eq> Groups<K> {
+    /// Adds a value of the group `key`; `start` names a new group and says how many values it
+    /// has.
+    fn push<Q: PartialEq<K> + ?Sized>(
+        &mut self,
+        key: &Q,
+        value: f64,
+        start: impl FnOnce(&Q) -> (K, u64),
+    ) {
+        if self
+            .current
+            .as_ref()
+            .is_none_or(|(current, _)| key != current)
+        {
+            self.close();
+            let (key, count) = start(key);
+            self.current = Some((key, Picker::new(count)));
+        }
+        if let Some((_, picker)) = self.current.as_mut() {
+            picker.push(value);
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some((key, picker)) = self.current.take() {
+            self.done.insert(key, picker.picked);
+        }
+    }
+
+    fn finish(mut self) -> HashMap<K, [Option<f64>; 3]> {
+        self.close();
+        self.done
+    }
 }
 
 /// Picks nearest-rank percentiles from `n` values arriving in ascending order: the p-th

@@ -31,7 +31,7 @@ macro_rules! select_user {
 
 macro_rules! select_token {
     () => {
-        "SELECT t.id, t.name, t.digest, t.created_at, t.expires_at, t.last_used_at, t.revoked_at,
+        "SELECT t.id, t.name, t.kind, t.digest, t.created_at, t.expires_at, t.last_used_at, t.revoked_at,
             u.id AS user_id, u.name AS user_name, u.role AS user_role,
             u.created_at AS user_created_at
          FROM api_tokens t JOIN users u ON u.id = t.user_id "
@@ -207,12 +207,13 @@ async fn insert_token(
     digest: &str,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, digest, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_tokens (id, user_id, name, kind, digest, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&token.id)
     .bind(user_id)
     .bind(&token.name)
+    .bind(token.kind.as_str())
     .bind(digest)
     .bind(token.created_at.timestamp_millis())
     .bind(token.expires_at.map(|t| t.timestamp_millis()))
@@ -241,6 +242,9 @@ fn token_from_row(row: &SqliteRow) -> Result<TokenRecord, StoreError> {
         info: TokenInfo::new(
             row.try_get("id")?,
             row.try_get("name")?,
+            row.try_get::<String, _>("kind")?
+                .parse()
+                .map_err(StoreError::Corrupt)?,
             millis(row.try_get("created_at")?),
             optional_time("expires_at")?,
             optional_time("last_used_at")?,

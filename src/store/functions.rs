@@ -75,16 +75,21 @@ impl Store {
         Ok(())
     }
 
-    /// Every version of a function, newest first.
-    pub async fn function_versions(&self, id: &str) -> Result<Vec<Function>, StoreError> {
+    /// Every version of a function, newest first, or only version `only`.
+    pub async fn function_versions(
+        &self,
+        id: &str,
+        only: Option<i64>,
+    ) -> Result<Vec<Function>, StoreError> {
         sqlx::query(
             "SELECT f.id, f.owner, f.name, f.route, f.created_at, v.created_at AS updated_at,
                     v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,
                     v.memory_mb, v.env, v.runtime, v.max_concurrency, v.min_warm, v.keep_alive_secs
              FROM functions f JOIN function_versions v ON v.function_id = f.id
-             WHERE f.id = $1 ORDER BY v.version DESC",
+             WHERE f.id = $1 AND ($2 IS NULL OR v.version = $2) ORDER BY v.version DESC",
         )
         .bind(id)
+        .bind(only)
         .fetch_all(&self.pool)
         .await?
         .iter()

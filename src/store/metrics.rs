@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::functions::millis;
 use super::{Store, StoreError};
+use crate::engine::Status;
 
 /// Which invocations to aggregate.
 #[derive(Debug, Default, Clone)]
@@ -48,11 +49,16 @@ pub struct InvocationTotals {
 /// One minute of invocations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinuteTotals {
-    pub start: DateTime<Utc>,
+    /// Minutes since the Unix epoch.
+    pub minute: i64,
     pub ran: u64,
     pub successes: u64,
     /// Every status but `success` and `throttled`.
     pub failures: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub out_of_memory: u64,
+    pub crashes: u64,
     pub throttles: u64,
     pub cold: u64,
     pub duration_ms_mean: Option<f64>,
@@ -152,6 +158,10 @@ impl Store {
                 COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
                 COUNT(*) FILTER (WHERE status = 'success') AS successes,
                 COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures,
+                COUNT(*) FILTER (WHERE status = 'error') AS errors,
+                COUNT(*) FILTER (WHERE status = 'timeout') AS timeouts,
+                COUNT(*) FILTER (WHERE status = 'out_of_memory') AS out_of_memory,
+                COUNT(*) FILTER (WHERE status = 'crashed') AS crashes,
                 COUNT(*) FILTER (WHERE status = 'throttled') AS throttles,
                 COUNT(*) FILTER (WHERE start = 'cold') AS cold,
                 AVG(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_mean,
@@ -167,10 +177,14 @@ impl Store {
         .iter()
         .map(|row| {
             Ok(MinuteTotals {
-                start: millis(row.try_get::<i64, _>("minute")? * 60_000),
+                minute: row.try_get("minute")?,
                 ran: count(row, "ran")?,
                 successes: count(row, "successes")?,
                 failures: count(row, "failures")?,
+                errors: count(row, "errors")?,
+                timeouts: count(row, "timeouts")?,
+                out_of_memory: count(row, "out_of_memory")?,
+                crashes: count(row, "crashes")?,
                 throttles: count(row, "throttles")?,
                 cold: count(row, "cold")?,
                 duration_ms_mean: row.try_get("duration_ms_mean")?,
@@ -179,6 +193,97 @@ impl Store {
         })
         .collect()
     }
+}
+
+impl Store {
+    /// Calls `each` with the minute (since the epoch) and duration of every invocation that ran,
+    /// ordered by minute, then by duration: each minute's durations in ascending order, for
+    /// its percentiles. Streams, as [`Store::for_each_duration`] does.
+    pub async fn for_each_minute_duration(
+        &self,
+        filter: &MetricsFilter,
+        mut each: impl FnMut(i64, f64),
+    ) -> Result<(), StoreError> {
+        let mut rows = sqlx::query(concat!(
+            "SELECT started_at / 60000 AS minute, duration_ms",
+            filtered!(),
+            "AND status != 'throttled' ORDER BY minute, duration_ms"
+        ))
+        .bind(&filter.owner)
+        .bind(&filter.function_id)
+        .bind(filter.since.map(|t| t.timestamp_millis()))
+        .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(row.try_get("minute")?, row.try_get("duration_ms")?);
+        }
+        Ok(())
+    }
+
+    /// Per function and bucket of `bucket_ms` from `filter.since`: how many invocations ran
+    /// and how many of them failed.
+    pub async fn invocation_buckets(
+        &self,
+        filter: &MetricsFilter,
+        bucket_ms: i64,
+    ) -> Result<Vec<BucketTotals>, StoreError> {
+        let since = filter.since.map_or(0, |t| t.timestamp_millis());
+        sqlx::query(concat!(
+            "SELECT function_id, (started_at - $3) / $4 AS bucket,
+                COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
+                COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures",
+            filtered!(),
+            "GROUP BY function_id, bucket"
+        ))
+        .bind(&filter.owner)
+        .bind(&filter.function_id)
+        .bind(since)
+        .bind(bucket_ms.max(1))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(BucketTotals {
+                function_id: row.try_get("function_id")?,
+                bucket: row.try_get("bucket")?,
+                ran: count(row, "ran")?,
+                failures: count(row, "failures")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The status and start of a function's latest invocation, if it has any (one index
+    /// lookup).
+    pub async fn last_invocation(
+        &self,
+        function_id: &str,
+    ) -> Result<Option<(Status, DateTime<Utc>)>, StoreError> {
+        sqlx::query(
+            "SELECT status, started_at FROM invocations WHERE function_id = $1
+             ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(function_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| {
+            let status = row
+                .try_get::<String, _>("status")?
+                .parse()
+                .map_err(StoreError::Corrupt)?;
+            Ok((status, millis(row.try_get("started_at")?)))
+        })
+        .transpose()
+    }
+}
+
+/// One function's invocations in one bucket of time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketTotals {
+    pub function_id: String,
+    /// The bucket's index, from the start of the span.
+    pub bucket: i64,
+    pub ran: u64,
+    pub failures: u64,
 }
 
 fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {

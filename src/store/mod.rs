@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 
 pub use accounts::TokenRecord;
 pub use invocations::{Invocation, InvocationFilter, InvocationWriter};
-pub use metrics::{InvocationTotals, MetricsFilter, MinuteTotals};
+pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
