@@ -14,7 +14,7 @@ const CSRF: &str = "x-kindling-csrf";
 
 /// A browser's view of a session: its cookie and its CSRF proof.
 struct Browser {
-    cookie: String,
+    cookie: Cookie,
     csrf: String,
     answer: Value,
     set_cookie: String,
@@ -54,7 +54,7 @@ async fn sign_in_with(
         .expect("the session cookie")
         .to_owned();
     Ok(Browser {
-        cookie,
+        cookie: Cookie::of(app, &cookie),
         csrf: answer["csrf_token"]
             .as_str()
             .expect("a CSRF proof")
@@ -64,32 +64,65 @@ async fn sign_in_with(
     })
 }
 
-/// A request as the browser makes it: the cookie, and the CSRF proof when `csrf` is given.
-async fn as_browser(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    cookie: &str,
-    csrf: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value, HeaderMap) {
-    let mut request = reqwest::Client::new()
-        .request(method, app.url(path))
-        .header(header::COOKIE, format!("theme=dark; {SESSION}={cookie}"));
-    if let Some(csrf) = csrf {
-        request = request.header(CSRF, csrf);
+/// A browser holding a session cookie (another site's pages aside, it sends it every time).
+struct Cookie {
+    base: String,
+    value: String,
+}
+
+impl Cookie {
+    fn of(app: &TestApp, value: &str) -> Self {
+        Self {
+            base: app.base.clone(),
+            value: value.to_owned(),
+        }
     }
-    if let Some(body) = body {
-        request = request.json(&body);
+
+    /// A reading request: the cookie is enough.
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (status, body, _) = self.send(Method::GET, path, None, None).await;
+        (status, body)
     }
-    let response = request.send().await.expect("request sent");
-    let (status, headers) = (response.status(), response.headers().clone());
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        headers,
-    )
+
+    /// A request with the cookie and `proof` as its CSRF proof (`None`: without one).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        proof: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .header(
+                header::COOKIE,
+                format!("theme=dark; {SESSION}={}", self.value),
+            );
+        if let Some(proof) = proof {
+            request = request.header(CSRF, proof);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let (status, headers) = (response.status(), response.headers().clone());
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+}
+
+/// The `Max-Age` of a `Set-Cookie` header, in seconds.
+fn max_age(set_cookie: &str) -> i64 {
+    set_cookie
+        .split("; ")
+        .find_map(|attribute| attribute.strip_prefix("Max-Age="))
+        .expect("the cookie expires")
+        .parse()
+        .expect("a number of seconds")
 }
 
 fn function(name: &str) -> Value {
@@ -114,69 +147,50 @@ async fn a_password_opens_a_cookie_session_whose_changes_need_the_csrf_proof() {
         !browser.set_cookie.contains("Secure"),
         "plain HTTP: no Secure"
     );
-    let max_age: i64 = attributes
-        .iter()
-        .find_map(|a| a.strip_prefix("Max-Age="))
-        .expect("the cookie expires")
-        .parse()
-        .unwrap();
+    let max_age = max_age(&browser.set_cookie);
     assert!((43_000..=43_200).contains(&max_age), "12 hours: {max_age}");
     assert_eq!(browser.answer["user"]["username"], "alice");
     assert_eq!(browser.answer["user"]["role"], "user");
     assert_eq!(browser.answer["auth"], true);
     assert_eq!(browser.answer["session"]["kind"], "session");
-    assert!(!browser.answer.to_string().contains(&browser.cookie));
+    assert!(!browser.answer.to_string().contains(&browser.cookie.value));
 
     // Reading needs only the cookie.
-    let (status, listed, _) =
-        as_browser(&app, Method::GET, "/functions", &browser.cookie, None, None).await;
+    let (status, listed) = browser.cookie.get("/functions").await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    let (status, session, _) = as_browser(
-        &app,
-        Method::GET,
-        "/auth/session",
-        &browser.cookie,
-        None,
-        None,
-    )
-    .await;
+    let (status, session) = browser.cookie.get("/auth/session").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(session["csrf_token"], browser.csrf.as_str());
 
     // Changing needs the proof too, the right one.
     for csrf in [None, Some("forged"), Some("")] {
-        let (status, body, _) = as_browser(
-            &app,
-            Method::POST,
-            "/functions",
-            &browser.cookie,
-            csrf,
-            Some(function("sneaky")),
-        )
-        .await;
+        let (status, body, _) = browser
+            .cookie
+            .send(Method::POST, "/functions", csrf, Some(function("sneaky")))
+            .await;
         assert_error(&(status, body), StatusCode::FORBIDDEN, "csrf_rejected");
     }
     let (_, none) = app.get("/functions").await;
     assert_eq!(none.as_array().unwrap().len(), 0, "nothing was created");
-    let (status, made, _) = as_browser(
-        &app,
-        Method::POST,
-        "/functions",
-        &browser.cookie,
-        Some(&browser.csrf),
-        Some(function("mine")),
-    )
-    .await;
+    let (status, made, _) = browser
+        .cookie
+        .send(
+            Method::POST,
+            "/functions",
+            Some(&browser.csrf),
+            Some(function("mine")),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
-    let (status, invoked, _) = as_browser(
-        &app,
-        Method::POST,
-        "/functions/mine/invoke",
-        &browser.cookie,
-        Some(&browser.csrf),
-        Some(json!({})),
-    )
-    .await;
+    let (status, invoked, _) = browser
+        .cookie
+        .send(
+            Method::POST,
+            "/functions/mine/invoke",
+            Some(&browser.csrf),
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(
         (status, invoked["result"].clone()),
         (StatusCode::OK, json!(1))
@@ -189,15 +203,10 @@ async fn a_password_opens_a_cookie_session_whose_changes_need_the_csrf_proof() {
     )
     .await
     .unwrap();
-    let (status, body, _) = as_browser(
-        &app,
-        Method::DELETE,
-        "/functions/mine",
-        &browser.cookie,
-        Some(&other.csrf),
-        None,
-    )
-    .await;
+    let (status, body, _) = browser
+        .cookie
+        .send(Method::DELETE, "/functions/mine", Some(&other.csrf), None)
+        .await;
     assert_error(&(status, body), StatusCode::FORBIDDEN, "csrf_rejected");
 }
 
@@ -208,27 +217,27 @@ async fn sessions_and_api_tokens_do_not_stand_in_for_each_other() {
         .await
         .expect("a token signs in");
     assert_eq!(browser.answer["user"]["username"], "admin");
-    assert_ne!(browser.cookie, app.admin_token, "the token is exchanged");
+    assert_ne!(
+        browser.cookie.value, app.admin_token,
+        "the token is exchanged"
+    );
     assert_error(
-        &app.as_token(Some(&browser.cookie)).get("/functions").await,
+        &app.as_token(Some(&browser.cookie.value))
+            .get("/functions")
+            .await,
         StatusCode::UNAUTHORIZED,
         "session_not_token",
     );
-    let (status, body, _) = as_browser(
-        &app,
-        Method::GET,
-        "/functions",
-        &app.admin_token,
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = Cookie::of(&app, &app.admin_token).get("/functions").await;
     assert_error(&(status, body), StatusCode::UNAUTHORIZED, "invalid_session");
     // A bearer token wins over a cookie: API clients are not asked for a CSRF proof.
     let response = reqwest::Client::new()
         .post(app.url("/functions"))
         .bearer_auth(&app.admin_token)
-        .header(header::COOKIE, format!("{SESSION}={}", browser.cookie))
+        .header(
+            header::COOKIE,
+            format!("{SESSION}={}", browser.cookie.value),
+        )
         .json(&function("scripted"))
         .send()
         .await
@@ -345,41 +354,22 @@ async fn signing_out_ends_the_session_on_the_server() {
     let browser = sign_in(&app, json!({"token": app.admin_token}))
         .await
         .unwrap();
-    let (status, body, _) = as_browser(
-        &app,
-        Method::DELETE,
-        "/auth/session",
-        &browser.cookie,
-        None,
-        None,
-    )
-    .await;
+    let (status, body, _) = browser
+        .cookie
+        .send(Method::DELETE, "/auth/session", None, None)
+        .await;
     assert_error(&(status, body), StatusCode::FORBIDDEN, "csrf_rejected");
-    let (status, _, headers) = as_browser(
-        &app,
-        Method::DELETE,
-        "/auth/session",
-        &browser.cookie,
-        Some(&browser.csrf),
-        None,
-    )
-    .await;
+    let (status, _, headers) = browser
+        .cookie
+        .send(Method::DELETE, "/auth/session", Some(&browser.csrf), None)
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let cleared = headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cleared.starts_with(&format!("{SESSION}=;")) && cleared.contains("Max-Age=0"));
     // The old cookie, kept by whoever copied it, opens nothing any more.
-    let (status, body, _) =
-        as_browser(&app, Method::GET, "/functions", &browser.cookie, None, None).await;
+    let (status, body) = browser.cookie.get("/functions").await;
     assert_error(&(status, body), StatusCode::UNAUTHORIZED, "token_revoked");
-    let (status, body, _) = as_browser(
-        &app,
-        Method::GET,
-        "/auth/session",
-        &browser.cookie,
-        None,
-        None,
-    )
-    .await;
+    let (status, body) = browser.cookie.get("/auth/session").await;
     assert_error(&(status, body), StatusCode::UNAUTHORIZED, "token_revoked");
     let (_, tokens) = app.get("/auth/tokens").await;
     let session = tokens
@@ -428,15 +418,15 @@ async fn administrators_register_users_and_reset_their_tokens_from_a_session() {
     let browser = sign_in(&app, json!({"token": app.admin_token}))
         .await
         .unwrap();
-    let (status, user, _) = as_browser(
-        &app,
-        Method::POST,
-        "/auth/register",
-        &browser.cookie,
-        Some(&browser.csrf),
-        Some(json!({"username": "carol", "password": "carol-password"})),
-    )
-    .await;
+    let (status, user, _) = browser
+        .cookie
+        .send(
+            Method::POST,
+            "/auth/register",
+            Some(&browser.csrf),
+            Some(json!({"username": "carol", "password": "carol-password"})),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{user}");
     let carol = sign_in(
         &app,
@@ -444,15 +434,15 @@ async fn administrators_register_users_and_reset_their_tokens_from_a_session() {
     )
     .await
     .unwrap();
-    let (status, reset, _) = as_browser(
-        &app,
-        Method::POST,
-        "/auth/users/carol/reset-token",
-        &browser.cookie,
-        Some(&browser.csrf),
-        None,
-    )
-    .await;
+    let (status, reset, _) = browser
+        .cookie
+        .send(
+            Method::POST,
+            "/auth/users/carol/reset-token",
+            Some(&browser.csrf),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{reset}");
     let (status, me) = app.as_token(reset["token"].as_str()).get("/auth/me").await;
     assert_eq!(
@@ -460,8 +450,7 @@ async fn administrators_register_users_and_reset_their_tokens_from_a_session() {
         (StatusCode::OK, json!("carol"))
     );
     // Her session ended with the reset; she may not reset anyone's.
-    let (status, body, _) =
-        as_browser(&app, Method::GET, "/functions", &carol.cookie, None, None).await;
+    let (status, body) = carol.cookie.get("/functions").await;
     assert_error(&(status, body), StatusCode::UNAUTHORIZED, "token_revoked");
     assert_error(
         &app.as_token(reset["token"].as_str())
@@ -572,4 +561,20 @@ async fn the_page_and_its_files_are_served_compressed_cached_and_locked_down() {
         missing.json::<Value>().await.unwrap()["error"]["code"],
         "not_found"
     );
+}
+
+#[tokio::test]
+async fn a_session_is_named_for_the_browser_that_opened_it() {
+    let app = spawn_app().await;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::USER_AGENT,
+        "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+            .parse()
+            .unwrap(),
+    );
+    let browser = sign_in_with(&app, json!({"token": app.admin_token}), headers)
+        .await
+        .unwrap();
+    assert_eq!(browser.answer["session"]["name"], "Firefox on Linux");
 }

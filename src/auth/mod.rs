@@ -462,10 +462,14 @@ impl Accounts {
             .ok_or(AuthError::InvalidCredentials)
     }
 
-    /// Opens a browser session for whoever a user name and password, or an API token, belong
-    /// to. The session lasts `accounts.session_ttl_secs`, and no longer than the token it was
+    /// Opens a browser session, named `name`, for whoever a user name and password, or an API
+    /// token, belong to. The session lasts `accounts.session_ttl_secs`, and no longer than the token it was
     /// opened with.
-    pub async fn open_session(&self, sign_in: SignIn) -> Result<(IssuedToken, User), AuthError> {
+    pub async fn open_session(
+        &self,
+        sign_in: SignIn,
+        name: &str,
+    ) -> Result<(IssuedToken, User), AuthError> {
         let ttl = chrono::Duration::seconds(
             i64::try_from(self.settings.session_ttl_secs).unwrap_or(i64::MAX / 1000),
         );
@@ -490,12 +494,7 @@ impl Accounts {
         };
         let lifetime = lifetime.to_std().unwrap_or_default();
         let session = self
-            .issue(
-                &user.id,
-                "browser session",
-                TokenKind::Session,
-                Some(lifetime),
-            )
+            .issue(&user.id, name, TokenKind::Session, Some(lifetime))
             .await?;
         Ok((session, user))
     }

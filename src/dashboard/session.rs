@@ -114,7 +114,10 @@ pub async fn sign_in(
             ));
         }
     };
-    let (issued, user) = state.accounts.open_session(sign_in).await?;
+    let (issued, user) = state
+        .accounts
+        .open_session(sign_in, &session_name(&headers))
+        .await?;
     let cookie = session_cookie_header(&issued, secure(&headers))?;
     let answer = SessionAnswer {
         user: SessionUser::from(&user),
@@ -188,6 +191,44 @@ fn secure(headers: &HeaderMap) -> bool {
         .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
+/// What a session is called in the user's list: the browser and system it was opened from, as
+/// the `User-Agent` says (`Firefox on Linux`), so that a user can tell their sessions apart.
+fn session_name(headers: &HeaderMap) -> String {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+        .unwrap_or_default();
+    const BROWSERS: [(&str, &str); 7] = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("HeadlessChrome/", "Headless Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    ];
+    const SYSTEMS: [(&str, &str); 6] = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    ];
+    let find = |table: &[(&str, &'static str)]| {
+        table
+            .iter()
+            .find(|(mark, _)| agent.contains(mark))
+            .map(|(_, name)| *name)
+    };
+    match (find(&BROWSERS), find(&SYSTEMS)) {
+        (Some(browser), Some(system)) => format!("{browser} on {system}"),
+        (Some(browser), None) => browser.to_owned(),
+        (None, Some(system)) => format!("a browser on {system}"),
+        (None, None) => "browser session".to_owned(),
+    }
+}
+
 fn session_cookie_header(issued: &IssuedToken, secure: bool) -> Result<HeaderValue, ApiError> {
     let max_age = issued
         .info
@@ -199,4 +240,37 @@ fn session_cookie_header(issued: &IssuedToken, secure: bool) -> Result<HeaderVal
         if secure { "; Secure" } else { "" }
     );
     HeaderValue::from_str(&cookie).map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(agent: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::USER_AGENT, agent.parse().unwrap());
+        session_name(&headers)
+    }
+
+    #[test]
+    fn sessions_are_named_for_their_browser() {
+        assert_eq!(
+            named("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+            "Firefox on Linux"
+        );
+        assert_eq!(
+            named(
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15"
+            ),
+            "Safari on macOS"
+        );
+        assert_eq!(
+            named(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36 Edg/126.0"
+            ),
+            "Edge on Windows"
+        );
+        assert_eq!(named("curl/8.5.0"), "browser session");
+        assert_eq!(session_name(&HeaderMap::new()), "browser session");
+    }
 }

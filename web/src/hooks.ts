@@ -13,8 +13,10 @@ export interface Loaded<T> {
 /**
  * Calls `load` when `deps` change (and every `refreshMs` while the tab is visible, if given) and
  * keeps its latest answer. An answer that arrives after a newer request started is dropped.
+ * When `deps` change the old answer is dropped at once, unless `keep`: then it stays shown
+ * until the new one arrives (the same thing seen over another time window, say).
  */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: number): Loaded<T> {
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: number, keep = false): Loaded<T> {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<ApiError | undefined>(undefined);
   const [loading, setLoading] = useState(true);
@@ -39,7 +41,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
   }, []);
 
   useEffect(() => {
-    setData(undefined);
+    if (!keep) setData(undefined);
     reload();
   }, deps);
 

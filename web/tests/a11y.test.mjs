@@ -16,7 +16,18 @@ before(async () => {
   });
   assert.equal(made.status, 201);
   await admin('PUT', '/functions/hello', { timeout: 10 });
-  for (const name of ['Ada', 'Grace']) {
+  // A few more, so that lists, figures and screenshots show something of each kind.
+  await admin('POST', '/functions', {
+    name: 'add', language: 'javascript', code: 'exports.handler = async (event) => event.a + event.b;\n',
+  });
+  await admin('POST', '/functions', {
+    name: 'parse-order', language: 'python',
+    code: 'import json\n\ndef handler(event, context):\n    order = json.loads(event["body"])\n    return {"items": len(order["items"])}\n',
+  });
+  for (let i = 0; i < 4; i++) await admin('POST', '/functions/add/invoke', { a: i, b: 2 });
+  await admin('POST', '/functions/parse-order/invoke', { body: '{"items": [1, 2]}' });
+  await admin('POST', '/functions/parse-order/invoke', { body: 'not json' });
+  for (const name of ['Ada', 'Grace', 'Alan', 'Barbara']) {
     const answer = await admin('POST', '/functions/hello/invoke', { name });
     invocationId = answer.body.invocation_id;
   }
@@ -72,6 +83,8 @@ for (const { name, path, ready, invoke } of PAGES) {
     }
     await screenshot(page, name);
     await check(page, name);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
   }));
 }
 

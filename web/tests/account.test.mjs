@@ -37,7 +37,7 @@ test('a token made on the Account page works with curl until it is revoked there
   await page.getByRole('button', { name: 'Copy' }).click();
   await page.getByRole('button', { name: 'Copied' }).waitFor();
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
-  await screenshot(page, 'account');
+  await screenshot(page, 'flow-account');
 
   const worked = curl('/auth/me', token);
   assert.equal(worked.status, 200);
@@ -69,7 +69,7 @@ test('administrators make users and reset their tokens', () => withPage(browser,
   await page.getByRole('button', { name: 'Create user' }).click();
   const dave = page.locator('tbody tr').filter({ has: page.getByRole('rowheader', { name: 'dave' }) });
   await dave.waitFor();
-  await screenshot(page, 'users');
+  await screenshot(page, 'flow-users');
 
   await dave.getByRole('button', { name: 'Reset token of dave' }).click();
   await page.getByRole('dialog', { name: 'Reset the tokens of dave?' }).getByRole('button', { name: 'Reset token' }).click();

@@ -41,7 +41,7 @@ test('a JavaScript function: create, invoke with env vars, edit, versions, delet
   await page.getByRole('button', { name: 'Add variable' }).click();
   await page.getByLabel('Name of variable 1').fill('GREETING');
   await page.getByLabel('Value of variable 1').fill('Hola');
-  await screenshot(page, 'function-new');
+  await screenshot(page, 'flow-function-new');
   await page.getByRole('button', { name: 'Create function' }).click();
   await page.getByRole('heading', { level: 1, name: 'greet' }).waitFor();
   await page.getByText('JavaScript · sandbox · version 1').waitFor();
@@ -69,7 +69,7 @@ test('a JavaScript function: create, invoke with env vars, edit, versions, delet
   await page.getByLabel('Timeout (seconds)').fill('5000');
   await page.getByRole('button', { name: 'Save configuration' }).click();
   await page.locator('.field-invalid').filter({ hasText: 'timeout 5000 is out of range' }).getByLabel('Timeout (seconds)').waitFor();
-  await screenshot(page, 'function-configuration');
+  await screenshot(page, 'flow-function-configuration');
   await page.getByLabel('Timeout (seconds)').fill('10');
   await page.getByRole('button', { name: 'Save configuration' }).click();
   await page.getByText('Saved as version 3.').waitFor();
@@ -85,7 +85,7 @@ test('a JavaScript function: create, invoke with env vars, edit, versions, delet
   await page.getByRole('button', { name: 'Version 1', exact: true }).click();
   await page.getByRole('heading', { name: 'Version 1' }).waitFor();
   await page.locator('.version-code .cm-content').getByText("console.log('greeting ' + event.name);").waitFor();
-  await screenshot(page, 'function-versions');
+  await screenshot(page, 'flow-function-versions');
 
   await section(page, 'Invocations');
   await page.locator('tbody tr').nth(1).waitFor();
@@ -123,7 +123,7 @@ test('the list: 24-hour figures, sparklines and search', () => withPage(browser,
   assert.equal(await row('gamma').locator('td.num').nth(2).textContent(), '100.0 %');
   assert.equal(await row('beta').locator('td.num').nth(1).textContent(), '0');
   assert.equal(await page.locator('svg.sparkline').count(), 3);
-  await screenshot(page, 'functions');
+  await screenshot(page, 'flow-functions');
 
   await page.getByRole('searchbox', { name: 'Search functions' }).fill('gam');
   await page.getByText('1 of 3 functions').waitFor();

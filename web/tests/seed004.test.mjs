@@ -47,7 +47,7 @@ async function invoke(page, { args, runtime } = {}) {
 test('a wrong password or token is blocked with a clear message', () => withPage(browser, 'blocked', async (page) => {
   await signIn(page, { username: 'alice', password: 'not her password' });
   await page.getByRole('alert').filter({ hasText: 'wrong user name or password' }).waitFor();
-  await screenshot(page, 'sign-in-refused');
+  await screenshot(page, 'seed004-sign-in-refused');
   await signIn(page, { token: 'secret123' });
   await page.getByRole('alert').filter({ hasText: 'not a Kindling API token' }).waitFor();
   await signIn(page, { token: 'kdl_0123456789abcdef_' + 'A'.repeat(43) });
@@ -60,13 +60,13 @@ test('a wrong password or token is blocked with a clear message', () => withPage
 
 test("seed 004's log: hello.py with args, on gVisor, a timeout, then the metrics", () => withPage(browser, 'seed004', async (page) => {
   await signedIn(page, alice);
-  await screenshot(page, 'functions-empty');
+  await screenshot(page, 'seed004-functions-empty');
 
   await createFunction(page, 'hello', HELLO);
   const withArgs = await invoke(page, { args: ['Alice'] });
   assert.equal(await withArgs.getAttribute('data-status'), 'success');
   assert.match(await page.getByTestId('result').textContent(), /Hello, Alice!/);
-  await screenshot(page, 'function-test');
+  await screenshot(page, 'seed004-function-test');
 
   const onGvisor = await invoke(page, { args: ['Alice'], runtime: 'gVisor' });
   assert.equal(await onGvisor.getAttribute('data-status'), 'success', await onGvisor.textContent());
@@ -78,7 +78,7 @@ test("seed 004's log: hello.py with args, on gVisor, a timeout, then the metrics
   const timedOut = await invoke(page);
   assert.equal(await timedOut.getAttribute('data-status'), 'timeout');
   assert.match(await timedOut.textContent(), /Timed out/);
-  await screenshot(page, 'function-timeout');
+  await screenshot(page, 'seed004-function-timeout');
 
   // Sign out: the session ends on the server, so its cookie no longer opens anything.
   const [cookie] = (await page.context().cookies()).filter((c) => c.name === 'kindling_session');
@@ -99,7 +99,7 @@ test("seed 004's log: hello.py with args, on gVisor, a timeout, then the metrics
   assert.equal(await charts.count(), 3);
   // The charts carry the data: the invocations chart's sentence counts the three.
   await page.getByText(/^3 invocations and \d+ cold starts over the last hour/).waitFor({ state: 'attached' });
-  await screenshot(page, 'metrics');
+  await screenshot(page, 'seed004-metrics');
 
   const recorded = await admin('GET', '/invocations?limit=10');
   assert.deepEqual(recorded.body.map((i) => i.status).sort(), ['success', 'success', 'timeout']);

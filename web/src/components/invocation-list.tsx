@@ -7,7 +7,7 @@ import { useLoad } from '../hooks';
 import { href } from '../router';
 import type { Status } from '../types';
 import { STATUSES } from '../types';
-import { Empty, ErrorNotice, Loading, StatusBadge } from './ui';
+import { Empty, ErrorNotice, Loading, StatusBadge, Table } from './ui';
 
 const PAGE = 50;
 const REFRESH_MS = 3000;
@@ -65,21 +65,16 @@ export function InvocationList({ fixedFunction, initial }: { fixedFunction?: str
             <p>{filter.status ? 'None with this status.' : 'Invoke a function and its invocations appear here, with their results, logs and timings.'}</p>
           </Empty>
         ) : (
-          <div class="table-wrap">
-            <table class="table">
-              <thead>
-                <tr>
-                  <th scope="col">Started</th>
-                  {!fixedFunction && <th scope="col">Function</th>}
-                  <th scope="col">Status</th>
-                  <th scope="col">Start</th>
-                  <th scope="col" class="num">Duration</th>
-                  <th scope="col" class="num">Version</th>
-                  <th scope="col">Runtime</th>
-                  <th scope="col">Details</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table columns={[
+            { label: 'Started' },
+            ...(fixedFunction ? [] : [{ label: 'Function' }]),
+            { label: 'Status' },
+            { label: 'Start' },
+            { label: 'Duration', numeric: true },
+            { label: 'Version', numeric: true },
+            { label: 'Runtime' },
+            { label: 'Details' },
+          ]}>
                 {rows.map((invocation) => (
                   <tr key={invocation.invocation_id}>
                     <td title={time(invocation.started_at)}>{ago(invocation.started_at)}</td>
@@ -97,9 +92,7 @@ export function InvocationList({ fixedFunction, initial }: { fixedFunction?: str
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+          </Table>
         )}
       <div class="pager">
         <button type="button" class="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>

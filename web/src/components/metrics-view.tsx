@@ -60,8 +60,8 @@ function Figures({ stats }: { stats: Stats }) {
       <Stat label="Invocations" value={count(stats.invocations)} detail={`${count(failures)} failed`} />
       <Stat label="Success rate" value={percent(stats.success_rate)}
         detail={`${count(stats.errors)} errors · ${count(stats.timeouts)} timeouts · ${count(stats.out_of_memory)} out of memory · ${count(stats.crashes)} crashed`} />
-      <Stat label="Duration p50 / p95 / p99" value={`${duration(stats.duration_ms.p50)} / ${duration(stats.duration_ms.p95)} / ${duration(stats.duration_ms.p99)}`}
-        detail={`max ${duration(stats.duration_ms.max)}`} />
+      <Stat label="Duration p50 / p95" value={`${duration(stats.duration_ms.p50)} / ${duration(stats.duration_ms.p95)}`}
+        detail={`p99 ${duration(stats.duration_ms.p99)} · max ${duration(stats.duration_ms.max)}`} />
       <Stat label="Throttles" value={count(stats.throttles)} detail="refused at the concurrency limit" />
       <Stat label="Starts" value={`${count(stats.starts.warm)} warm`}
         detail={`${count(stats.starts.prewarmed)} pre-warmed · ${count(stats.starts.cold)} cold · init ${duration(stats.init_ms_mean)} mean`} />
@@ -78,8 +78,9 @@ export function MetricsView({ functionName, window }: { functionName?: string; w
     () => (functionName ? api.functionMetrics(functionName, window) : api.summary(window).then((s) => s.totals)),
     [functionName, window],
     10_000,
+    true,
   );
-  const series = useLoad(() => api.timeSeries(window, functionName), [functionName, window], 10_000);
+  const series = useLoad(() => api.timeSeries(window, functionName), [functionName, window], 10_000, true);
 
   const charts = useMemo(() => {
     if (!series.data) return undefined;

@@ -131,3 +131,37 @@ export function CopyButton({ text, label = 'Copy' }: { text: string; label?: str
     </button>
   );
 }
+
+export interface Column {
+  label: string;
+  /** Right-aligned, tabular figures. */
+  numeric?: boolean;
+  /** Named for screen readers only (a column of buttons). */
+  hidden?: boolean;
+}
+
+/** A data table: its columns' headings, then the rows the caller renders. */
+export function Table({ columns, caption, captionHidden, children }: {
+  columns: Column[];
+  caption?: string;
+  captionHidden?: boolean;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class="table-wrap">
+      <table class="table">
+        {caption && <caption class={captionHidden ? 'visually-hidden' : undefined}>{caption}</caption>}
+        <thead>
+          <tr>
+            {columns.map((column) => (
+              <th key={column.label} scope="col" class={column.numeric ? 'num' : undefined}>
+                {column.hidden ? <span class="visually-hidden">{column.label}</span> : column.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}

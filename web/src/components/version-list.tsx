@@ -5,7 +5,7 @@ import { bytes, time } from '../format';
 import { useLoad } from '../hooks';
 import type { FunctionInfo } from '../types';
 import { CodeEditor } from './editor';
-import { ErrorNotice, Loading } from './ui';
+import { ErrorNotice, Loading, Table } from './ui';
 
 export function VersionList({ function: f }: { function: FunctionInfo }) {
   const versions = useLoad(() => api.versions(f.name), [f.name, f.version]);
@@ -16,19 +16,10 @@ export function VersionList({ function: f }: { function: FunctionInfo }) {
     <div class="versions">
       <ErrorNotice error={versions.error} title="Cannot list the versions" />
       {!versions.data ? (!versions.error && <Loading what="Loading the versions" />) : (
-        <div class="table-wrap versions-table">
-          <table class="table">
-            <caption class="visually-hidden">Versions of {f.name}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">Created</th>
-                <th scope="col">Handler</th>
-                <th scope="col">Runtime</th>
-                <th scope="col" class="num">Code</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table caption={`Versions of ${f.name}`} captionHidden columns={[
+          { label: 'Version' }, { label: 'Created' }, { label: 'Handler' }, { label: 'Runtime' },
+          { label: 'Code', numeric: true },
+        ]}>
               {versions.data.map((version) => (
                 <tr key={version.version} class={version.version === chosen ? 'selected' : ''}>
                   <th scope="row">
@@ -43,9 +34,7 @@ export function VersionList({ function: f }: { function: FunctionInfo }) {
                   <td class="num">{bytes(version.code_size)}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       <ErrorNotice error={shown.error} title={`Cannot read version ${chosen}`} />
       {shown.data && shown.data.version === chosen && (

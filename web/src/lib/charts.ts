@@ -25,6 +25,16 @@ export interface Chart {
   destroy(): void;
 }
 
+/** The points of a series that no line reaches (no value on either side): drawn as dots. */
+function isolated(u: uPlot, seriesIdx: number): number[] {
+  const values = u.data[seriesIdx];
+  const found: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] != null && values[i - 1] == null && values[i + 1] == null) found.push(i);
+  }
+  return found;
+}
+
 function options(spec: ChartSpec, width: number, onDrawn: () => void): uPlot.Options {
   const format = (value: number | null) => (value === null ? '—' : `${Number(value.toFixed(2)).toLocaleString('en-US')}${spec.unit ? ' ' + spec.unit : ''}`);
   return {
@@ -33,7 +43,7 @@ function options(spec: ChartSpec, width: number, onDrawn: () => void): uPlot.Opt
     cursor: { drag: { x: true, y: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
     axes: [
-      { stroke: '#4a5568', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e0' } },
+      { stroke: '#4a5568', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e0' }, space: 80 },
       { stroke: '#4a5568', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e0' }, size: 56,
         values: (_u, ticks) => ticks.map((tick) => tick.toLocaleString('en-US')) },
     ],
@@ -46,6 +56,7 @@ function options(spec: ChartSpec, width: number, onDrawn: () => void): uPlot.Opt
         dash: series.dash,
         fill: series.bars ? series.color + '33' : undefined,
         paths: series.bars ? uPlot.paths.stepped?.({ align: 1 }) : undefined,
+        points: { show: true, size: 6, fill: series.color, filter: isolated },
         spanGaps: false,
         value: (_u: uPlot, value: number | null) => format(value),
       })),

@@ -2,7 +2,7 @@
 // the users.
 import { useState } from 'preact/hooks';
 import { api } from '../api';
-import { Confirm, CopyButton, described, ErrorNotice, Field, Loading } from '../components/ui';
+import { type Column, Confirm, CopyButton, described, ErrorNotice, Field, Loading, Table } from '../components/ui';
 import { ago, time } from '../format';
 import { useAction, useLoad } from '../hooks';
 import { useSession } from '../session';
@@ -21,7 +21,8 @@ export function AccountPage() {
   const session = useSession();
   const tokens = useLoad(api.tokens, []);
   const apiTokens = (tokens.data ?? []).filter((t) => t.kind === 'api');
-  const sessions = (tokens.data ?? []).filter((t) => t.kind === 'session');
+  // Sessions that ended (signed out, expired, revoked) are of no more use to anyone.
+  const sessions = (tokens.data ?? []).filter((t) => t.kind === 'session' && t.active);
   return (
     <section aria-labelledby="account-title">
       <div class="page-head">
@@ -35,7 +36,7 @@ export function AccountPage() {
       {tokens.data ? <TokenTable tokens={apiTokens} empty="No API tokens." onRevoked={tokens.reload} /> : !tokens.error && <Loading />}
       <h2>Browser sessions</h2>
       {tokens.data ? (
-        <TokenTable tokens={sessions} empty="No sessions." current={session.session?.id} onRevoked={tokens.reload} />
+        <TokenTable tokens={sessions} empty="No open sessions." current={session.session?.id} onRevoked={tokens.reload} />
       ) : !tokens.error && <Loading />}
       {session.user.role === 'admin' && <Users />}
     </section>
@@ -88,6 +89,11 @@ function Secret({ issued, onDone }: { issued: IssuedToken; onDone: () => void })
   );
 }
 
+const TOKEN_COLUMNS: Column[] = [
+  { label: 'Name' }, { label: 'Id' }, { label: 'Created' }, { label: 'Expires' }, { label: 'Last used' },
+  { label: 'State' }, { label: 'Actions', hidden: true },
+];
+
 function TokenTable({ tokens, empty, current, onRevoked }: {
   tokens: TokenInfo[];
   empty: string;
@@ -102,20 +108,8 @@ function TokenTable({ tokens, empty, current, onRevoked }: {
   });
   if (tokens.length === 0) return <p class="muted">{empty}</p>;
   return (
-    <div class="table-wrap">
-      <table class="table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Id</th>
-            <th scope="col">Created</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Last used</th>
-            <th scope="col">State</th>
-            <th scope="col"><span class="visually-hidden">Actions</span></th>
-          </tr>
-        </thead>
-        <tbody>
+    <>
+      <Table columns={TOKEN_COLUMNS}>
           {tokens.map((token) => (
             <tr key={token.id}>
               <th scope="row">{token.name}{token.id === current && <span class="badge badge-quiet">this browser</span>}</th>
@@ -135,8 +129,7 @@ function TokenTable({ tokens, empty, current, onRevoked }: {
               </td>
             </tr>
           ))}
-        </tbody>
-      </table>
+      </Table>
       <Confirm open={revoking !== undefined} title={`Revoke “${revoking?.name}”?`} confirm="Revoke" busy={revoke.busy}
         onCancel={() => setRevoking(undefined)} onConfirm={() => revoking && revoke.run(revoking)}>
         <p>
@@ -146,7 +139,7 @@ function TokenTable({ tokens, empty, current, onRevoked }: {
         </p>
         <ErrorNotice error={revoke.error} />
       </Confirm>
-    </div>
+    </>
   );
 }
 
@@ -194,17 +187,7 @@ function Users() {
       {!nameError && !passwordError && <ErrorNotice error={create.error} title="No user made" />}
       {issued && <Secret issued={issued} onDone={() => setIssued(undefined)} />}
       {!users.data ? !users.error && <Loading /> : (
-        <div class="table-wrap">
-          <table class="table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col"><span class="visually-hidden">Actions</span></th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table columns={[{ label: 'User' }, { label: 'Role' }, { label: 'Created' }, { label: 'Actions', hidden: true }]}>
               {users.data.map((user) => (
                 <tr key={user.id}>
                   <th scope="row">{user.username}</th>
@@ -216,9 +199,7 @@ function Users() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       <Confirm open={resetting !== undefined} title={`Reset the tokens of ${resetting}?`} confirm="Reset token" busy={reset.busy}
         onCancel={() => setResetting(undefined)} onConfirm={() => resetting && reset.run(resetting)}>

@@ -2,7 +2,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import { api } from '../api';
 import { Sparkline } from '../components/sparkline';
-import { Empty, ErrorNotice, Loading, StatusBadge } from '../components/ui';
+import { Empty, ErrorNotice, Loading, StatusBadge, Table } from '../components/ui';
 import { ago, count, percent, plural, time } from '../format';
 import { useLoad } from '../hooks';
 import { href } from '../router';
@@ -52,26 +52,19 @@ export function FunctionsPage() {
               </span>
             </div>
             <ErrorNotice error={activity.error} title="Cannot read the last 24 hours" />
-            <div class="table-wrap">
-              <table class="table">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Language</th>
-                    <th scope="col">Runtime</th>
-                    <th scope="col" class="num">Version</th>
-                    <th scope="col">Route</th>
-                    <th scope="col">Last invocation</th>
-                    <th scope="col" class="num">Invocations (24 h)</th>
-                    <th scope="col" class="num">Error rate</th>
-                    <th scope="col">Last 24 hours</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {shown.map((f) => <Row key={f.id} function={f} activity={byId.get(f.id)} />)}
-                </tbody>
-              </table>
-            </div>
+            <Table columns={[
+              { label: 'Name' },
+              { label: 'Language' },
+              { label: 'Runtime' },
+              { label: 'Version', numeric: true },
+              { label: 'Route' },
+              { label: 'Last invocation' },
+              { label: 'Invocations (24 h)', numeric: true },
+              { label: 'Error rate', numeric: true },
+              { label: 'Last 24 hours' },
+            ]}>
+              {shown.map((f) => <Row key={f.id} function={f} activity={byId.get(f.id)} />)}
+            </Table>
             {shown.length === 0 && <p class="muted">No function matches “{search}”.</p>}
           </>
         )}

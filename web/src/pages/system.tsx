@@ -1,7 +1,7 @@
 // The server: which runtimes this host can run (and why not), the pool's instances, the queue,
 // and the host's CPU and memory, refreshed every two seconds.
 import { api } from '../api';
-import { ErrorNotice, Loading, Stat } from '../components/ui';
+import { ErrorNotice, Loading, Stat, Table } from '../components/ui';
 import { count, percent } from '../format';
 import { useLoad } from '../hooks';
 import type { InstanceCount, Language, RuntimeKind } from '../types';
@@ -67,17 +67,9 @@ export function SystemPage() {
               detail={`${count(pool.starts.warm)} warm · ${count(pool.starts.prewarmed)} pre-warmed · ${count(pool.starts.cold)} cold`} />
             <Stat label="Throttled / evicted / expired" value={`${count(pool.throttled)} / ${count(pool.evicted)} / ${count(pool.expired)}`} />
           </div>
-          <div class="table-wrap">
-            <table class="table">
-              <caption>Instances by runtime, language and state</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Runtime</th>
-                  <th scope="col">Language</th>
-                  {STATES.map((state) => <th key={state} scope="col" class="num">{state}</th>)}
-                </tr>
-              </thead>
-              <tbody>
+          <Table caption="Instances by runtime, language and state" columns={[
+            { label: 'Runtime' }, { label: 'Language' }, ...STATES.map((state) => ({ label: state, numeric: true })),
+          ]}>
                 {RUNTIMES.flatMap((runtime) => LANGUAGES.map((language) => (
                   <tr key={`${runtime}-${language}`}>
                     <th scope="row">{runtime}</th>
@@ -85,9 +77,7 @@ export function SystemPage() {
                     {STATES.map((state) => <td key={state} class="num">{instances(runtime, language, state)}</td>)}
                   </tr>
                 )))}
-              </tbody>
-            </table>
-          </div>
+          </Table>
         </>
       )}
       <h2>Host</h2>
