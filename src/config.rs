@@ -62,6 +62,9 @@ pub struct AccountsConfig {
     pub login_token_ttl_secs: u64,
     /// Lifetime of a dashboard's browser session (signing out ends it earlier).
     pub session_ttl_secs: u64,
+    /// Whether the dashboard's session cookie is always `Secure`: set it when browsers reach
+    /// the server over HTTPS through a proxy that does not send `X-Forwarded-Proto: https`.
+    pub secure_cookies: bool,
 }
 
 impl Default for AccountsConfig {
@@ -70,6 +73,7 @@ impl Default for AccountsConfig {
             open_registration: false,
             login_token_ttl_secs: 30 * 24 * 3600,
             session_ttl_secs: 12 * 3600,
+            secure_cookies: false,
         }
     }
 }

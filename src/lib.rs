@@ -29,7 +29,7 @@
 //!   check of a request's token, browser sessions with their CSRF proof; the first
 //!   administrator is made on first start.
 //! - [`dashboard`] — the web UI at `/`: the page and its files, built from `web/` and embedded
-//!   by `build.rs`, and the browser's sign-in (`/auth/session`, an HttpOnly cookie).
+//!   by `build.rs`. It signs in through `api::session` (`/auth/session`, an HttpOnly cookie).
 //! - [`functions`] — what a function is, validation, and the registry that keeps them.
 //! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`,
 //!   concurrency gates), outcomes, bounded logs; a maintenance task keeps the pool in shape.

@@ -79,7 +79,7 @@ async fn create_read_list_update_delete() {
     assert_error(
         &app.get("/functions/hello/versions/3").await,
         StatusCode::NOT_FOUND,
-        "function_not_found",
+        "version_not_found",
     );
     assert_error(
         &app.get("/functions/hello/versions/latest").await,

@@ -10,6 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const SESSION: &str = "kindling_session";
+const SECURE_SESSION: &str = "__Host-kindling_session";
 const CSRF: &str = "x-kindling-csrf";
 
 /// A browser's view of a session: its cookie and its CSRF proof.
@@ -46,15 +47,19 @@ async fn sign_in_with(
         return Err((status, answer));
     }
     let set_cookie = set_cookie.expect("a session cookie");
-    let cookie = set_cookie
+    let (name, value) = set_cookie
         .split(';')
         .next()
         .unwrap()
-        .strip_prefix(&format!("{SESSION}="))
-        .expect("the session cookie")
-        .to_owned();
+        .split_once('=')
+        .expect("a cookie");
+    assert!(name == SESSION || name == SECURE_SESSION, "{set_cookie}");
     Ok(Browser {
-        cookie: Cookie::of(app, &cookie),
+        cookie: Cookie {
+            base: app.base.clone(),
+            name: name.to_owned(),
+            value: value.to_owned(),
+        },
         csrf: answer["csrf_token"]
             .as_str()
             .expect("a CSRF proof")
@@ -67,6 +72,7 @@ async fn sign_in_with(
 /// A browser holding a session cookie (another site's pages aside, it sends it every time).
 struct Cookie {
     base: String,
+    name: String,
     value: String,
 }
 
@@ -74,6 +80,7 @@ impl Cookie {
     fn of(app: &TestApp, value: &str) -> Self {
         Self {
             base: app.base.clone(),
+            name: SESSION.to_owned(),
             value: value.to_owned(),
         }
     }
@@ -96,7 +103,7 @@ impl Cookie {
             .request(method, format!("{}{path}", self.base))
             .header(
                 header::COOKIE,
-                format!("theme=dark; {SESSION}={}", self.value),
+                format!("theme=dark; {}={}", self.name, self.value),
             );
         if let Some(proof) = proof {
             request = request.header(CSRF, proof);
@@ -150,7 +157,7 @@ async fn a_password_opens_a_cookie_session_whose_changes_need_the_csrf_proof() {
     let max_age = max_age(&browser.set_cookie);
     assert!((43_000..=43_200).contains(&max_age), "12 hours: {max_age}");
     assert_eq!(browser.answer["user"]["username"], "alice");
-    assert_eq!(browser.answer["user"]["role"], "user");
+    assert_eq!(browser.answer["user"]["admin"], false);
     assert_eq!(browser.answer["auth"], true);
     assert_eq!(browser.answer["session"]["kind"], "session");
     assert!(!browser.answer.to_string().contains(&browser.cookie.value));
@@ -158,9 +165,17 @@ async fn a_password_opens_a_cookie_session_whose_changes_need_the_csrf_proof() {
     // Reading needs only the cookie.
     let (status, listed) = browser.cookie.get("/functions").await;
     assert_eq!(status, StatusCode::OK, "{listed}");
-    let (status, session) = browser.cookie.get("/auth/session").await;
+    let (status, session, headers) = browser
+        .cookie
+        .send(Method::GET, "/auth/session", None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(session["csrf_token"], browser.csrf.as_str());
+    assert_eq!(
+        headers[header::CACHE_CONTROL],
+        "no-store",
+        "no cache keeps the proof"
+    );
 
     // Changing needs the proof too, the right one.
     for csrf in [None, Some("forged"), Some("")] {
@@ -389,17 +404,29 @@ async fn signing_out_ends_the_session_on_the_server() {
 }
 
 #[tokio::test]
-async fn behind_a_tls_proxy_the_cookie_is_secure() {
+async fn over_https_the_cookie_is_secure_and_host_only() {
     let app = spawn_app().await;
     let mut headers = HeaderMap::new();
     headers.insert("x-forwarded-proto", "https".parse().unwrap());
-    let browser = sign_in_with(&app, json!({"token": app.admin_token}), headers)
+    let behind_a_proxy = sign_in_with(&app, json!({"token": app.admin_token}), headers)
         .await
         .unwrap();
-    assert!(
-        browser.set_cookie.ends_with("; Secure"),
-        "{}",
-        browser.set_cookie
+    let configured = spawn_app_with(|config| config.accounts.secure_cookies = true).await;
+    let said_so = sign_in(&configured, json!({"token": configured.admin_token}))
+        .await
+        .unwrap();
+    for browser in [&behind_a_proxy, &said_so] {
+        let cookie = &browser.set_cookie;
+        assert!(
+            cookie.starts_with(&format!("{SECURE_SESSION}=")) && cookie.ends_with("; Secure"),
+            "{cookie}"
+        );
+    }
+    let (status, _) = said_so.cookie.get("/functions").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the __Host- cookie opens the session"
     );
 }
 
@@ -577,4 +604,100 @@ async fn a_session_is_named_for_the_browser_that_opened_it() {
         .await
         .unwrap();
     assert_eq!(browser.answer["session"]["name"], "Firefox on Linux");
+}
+
+#[tokio::test]
+async fn signing_in_again_ends_the_session_it_replaces() {
+    let app = spawn_app().await;
+    let first = sign_in(&app, json!({"token": app.admin_token}))
+        .await
+        .unwrap();
+    let (status, _, _) = first
+        .cookie
+        .send(
+            Method::POST,
+            "/auth/session",
+            None,
+            Some(json!({"token": app.admin_token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = first.cookie.get("/functions").await;
+    assert_error(&(status, body), StatusCode::UNAUTHORIZED, "token_revoked");
+}
+
+#[tokio::test]
+async fn run_routes_and_seed_aliases_take_no_session_cookie() {
+    let app = spawn_app().await;
+    // A function that answers a page trying to plant a session cookie of its own.
+    app.create_fn(
+        "page",
+        "python",
+        "def handler(event, context):\n    return {'statusCode': 200, 'headers': {'Content-Type': 'text/html', 'Set-Cookie': 'kindling_session=planted; Path=/', 'Content-Security-Policy': \"default-src *\"}, 'body': '<script>fetch(\"/auth/tokens\")</script>'}\n",
+        json!({"route": "/page"}),
+    )
+    .await;
+    let browser = sign_in(&app, json!({"token": app.admin_token}))
+        .await
+        .unwrap();
+    for (method, path) in [
+        (Method::GET, "/run/page"),
+        (Method::OPTIONS, "/run/page"),
+        (Method::POST, "/execute/page"),
+    ] {
+        let (status, body, _) = browser
+            .cookie
+            .send(method, path, Some(&browser.csrf), Some(json!({})))
+            .await;
+        assert_error(&(status, body), StatusCode::UNAUTHORIZED, "missing_token");
+    }
+    let (_, ran) = app.get("/invocations?function=page").await;
+    assert_eq!(ran, json!([]), "the cookie ran nothing");
+
+    // With a token it runs; its answer is a sandbox and cannot set the session cookie.
+    let response = reqwest::Client::new()
+        .get(app.url("/run/page"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::SET_COOKIE).is_none());
+    let policies: Vec<&str> = response
+        .headers()
+        .get_all(header::CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        policies.contains(&"default-src *") && policies.iter().any(|p| p.starts_with("sandbox ")),
+        "{policies:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_authentication_another_sites_page_changes_nothing() {
+    let app = spawn_app_with(|config| config.auth = false).await;
+    let body =
+        r#"{"name": "planted", "language": "python", "code": "def handler(e):\n    return 1\n"}"#;
+    let post = |site: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(app.url("/functions"))
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(body);
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        request.send()
+    };
+    let refused = post(Some("cross-site")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "cross_site");
+    assert_eq!(app.get("/functions").await.1, json!([]));
+    // The same request from the dashboard itself, or from a script, goes through.
+    assert_eq!(
+        post(Some("same-origin")).await.unwrap().status(),
+        StatusCode::CREATED
+    );
 }

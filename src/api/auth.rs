@@ -73,11 +73,17 @@ pub struct Me {
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<Me> {
-    Json(Me {
-        id: caller.user,
-        username: caller.name,
-        admin: caller.admin,
-    })
+    Json(Me::from(&caller))
+}
+
+impl From<&Caller> for Me {
+    fn from(caller: &Caller) -> Self {
+        Self {
+            id: caller.user.clone(),
+            username: caller.name.clone(),
+            admin: caller.admin,
+        }
+    }
 }
 
 /// Every user (administrators only).

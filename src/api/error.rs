@@ -96,6 +96,11 @@ impl From<RegistryError> for ApiError {
                 }
             }
             RegistryError::NotFound(id) => Self::function_not_found(&id),
+            RegistryError::VersionNotFound { .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                "version_not_found",
+                error.to_string(),
+            ),
             RegistryError::Conflict { field, message } => Self {
                 field: Some(field),
                 ..Self::new(
@@ -159,6 +164,7 @@ impl From<AuthError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_session", message)
             }
             AuthError::CsrfRejected => Self::new(StatusCode::FORBIDDEN, "csrf_rejected", message),
+            AuthError::CrossSite => Self::new(StatusCode::FORBIDDEN, "cross_site", message),
             AuthError::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }

@@ -1,7 +1,8 @@
 //! The HTTP API: one file per resource, one error type ([`error::ApiError`]), the OpenAPI
 //! document ([`openapi`]). Every route but `/health`, `/auth/login`, `/auth/register`, the
-//! dashboard's `/auth/session` and the docs sits behind [`require_caller`], which checks the
-//! bearer token — or the dashboard's session cookie and its CSRF proof.
+//! dashboard's sign-in ([`session`]) and the docs sits behind [`require_caller`], which checks the
+//! bearer token — or the dashboard's session cookie and its CSRF proof — or, for `/run` and the
+//! seeds' aliases, behind [`require_bearer`].
 
 mod auth;
 pub mod error;
@@ -12,6 +13,7 @@ mod metrics;
 pub mod openapi;
 mod run;
 mod seed_compat;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -28,7 +30,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 pub use crate::auth::Caller;
-use crate::auth::{Accounts, AuthError, session};
+use crate::auth::session::CSRF_HEADER;
+use crate::auth::{Accounts, AuthError};
 use crate::config::Limits;
 use crate::engine::Engine;
 use crate::functions::{Function, Registry};
@@ -73,10 +76,25 @@ pub fn router(state: AppState) -> Router {
             code_body_limit,
             refuse_declared_oversize,
         ));
-    let invoking = Router::new()
-        .merge(invocations::routes())
+    let invoking =
+        Router::new()
+            .merge(invocations::routes())
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                require_caller,
+            ));
+    // `/run` answers what a function writes — its HTML and scripts, on this origin — and the
+    // seeds' aliases serve no page: a browser's session cookie opens neither.
+    let bearer_only = Router::new()
         .merge(seed_compat::routes())
         .merge(run::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_bearer,
+        ));
+    let payload_limited = Router::new()
+        .merge(invoking)
+        .merge(bearer_only)
         .layer(DefaultBodyLimit::max(payload_limit))
         .layer(middleware::from_fn_with_state(
             payload_limit,
@@ -84,7 +102,6 @@ pub fn router(state: AppState) -> Router {
         ));
     let protected = Router::new()
         .merge(management)
-        .merge(invoking)
         .merge(metrics::routes())
         .merge(auth::routes())
         // Only matched routes: an unknown path stays a 404 for everyone.
@@ -94,20 +111,46 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(protected)
+        .merge(payload_limited)
         .merge(auth::public_routes())
+        .merge(session::routes())
         .merge(health::routes())
         .merge(openapi::routes())
         .with_state(state)
 }
 
-/// Refuses a request without valid credentials (401) before anything else looks at it, and
-/// hands the [`Caller`] to the handler.
-async fn require_caller(
+/// Refuses a request without valid credentials — a bearer token or the dashboard's session
+/// cookie (401) — before anything else looks at it, and hands the [`Caller`] to the handler.
+async fn require_caller(state: State<AppState>, request: Request, next: Next) -> Response {
+    admit(state, request, next, Sessions::Accepted).await
+}
+
+/// As [`require_caller`], for routes that take bearer tokens only.
+async fn require_bearer(state: State<AppState>, request: Request, next: Next) -> Response {
+    admit(state, request, next, Sessions::Refused).await
+}
+
+/// Whether a route takes the dashboard's session cookie as credentials.
+#[derive(Clone, Copy, PartialEq)]
+enum Sessions {
+    Accepted,
+    Refused,
+}
+
+async fn admit(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
+    sessions: Sessions,
 ) -> Response {
-    match authenticate(&state.accounts, request.method(), request.headers()).await {
+    match authenticate(
+        &state.accounts,
+        request.method(),
+        request.headers(),
+        sessions,
+    )
+    .await
+    {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await
@@ -116,20 +159,28 @@ async fn require_caller(
     }
 }
 
-/// The caller a request's credentials name: its bearer token, or else the dashboard's session
-/// cookie — with the session's CSRF proof when the request may change something.
+/// The caller a request's credentials name: its bearer token, or else (where `sessions` are
+/// accepted) the dashboard's session cookie — with the session's CSRF proof when the request may
+/// change something. Without authentication, a change sent by another site's page is refused:
+/// there is no credential to stop it otherwise.
 async fn authenticate(
     accounts: &Accounts,
     method: &Method,
     headers: &HeaderMap,
+    sessions: Sessions,
 ) -> Result<Caller, AuthError> {
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
         return accounts.authenticate(Some(authorization.as_bytes())).await;
     }
-    if let Some(session) = session_cookie(headers) {
+    if !accounts.enabled() && !method.is_safe() && sent_by_another_site(headers) {
+        return Err(AuthError::CrossSite);
+    }
+    if sessions == Sessions::Accepted
+        && let Some(session) = session::session_cookie(headers)
+    {
         let proof = (!method.is_safe()).then(|| {
             headers
-                .get(session::CSRF_HEADER)
+                .get(CSRF_HEADER)
                 .map_or(&[][..], |proof| proof.as_bytes())
         });
         return accounts.authenticate_session(session, proof).await;
@@ -137,17 +188,11 @@ async fn authenticate(
     accounts.authenticate(None).await
 }
 
-/// The browser session token in a request's `Cookie` headers, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// Whether the browser says another site's page sent this request (`Sec-Fetch-Site`).
+fn sent_by_another_site(headers: &HeaderMap) -> bool {
     headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == session::COOKIE).then_some(value.trim_matches('"'))
-        })
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"cross-site")
 }
 
 /// Refuses a body whose declared length is over `limit` before reading any of it. (Bodies without
@@ -221,12 +266,18 @@ impl OptionalFromRequestParts<AppState> for Caller {
             return Ok(Some(caller.clone()));
         }
         let anonymous = !parts.headers.contains_key(header::AUTHORIZATION)
-            && session_cookie(&parts.headers).is_none();
+            && session::session_cookie(&parts.headers).is_none();
         if anonymous && state.accounts.enabled() {
             return Ok(None);
         }
         Ok(Some(
-            authenticate(&state.accounts, &parts.method, &parts.headers).await?,
+            authenticate(
+                &state.accounts,
+                &parts.method,
+                &parts.headers,
+                Sessions::Accepted,
+            )
+            .await?,
         ))
     }
 }

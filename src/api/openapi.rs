@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::AppState;
-use super::{auth, functions, health, invocations, metrics, run, seed_compat};
+use super::{auth, functions, health, invocations, metrics, run, seed_compat, session};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,8 +23,7 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat};
         metrics::activity, metrics::system, metrics::prometheus,
         auth::login, auth::register, auth::me, auth::users, auth::reset_token, auth::tokens,
         auth::create_token, auth::revoke_token,
-        crate::dashboard::session::sign_in, crate::dashboard::session::current,
-        crate::dashboard::session::sign_out,
+        session::sign_in, session::current, session::sign_out,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::invocations::INVOCATION_ID_HEADER;
 use super::{AppState, Caller, RawBody, event_from_value};
+use crate::auth::session;
 use crate::engine::{InvokeRequest, Status};
 use crate::store::Invocation;
 
@@ -190,11 +191,39 @@ fn reply_response(reply: HttpReply) -> Response {
             HeaderName::try_from(name.as_str()),
             HeaderValue::from_str(&value),
         ) && !CONNECTION_HEADERS.contains(&name)
+            && !(name == header::SET_COOKIE && sets_a_session(&value))
         {
             headers.insert(name, value);
         }
     }
+    // What a function answers is served from the dashboard's own origin: as a sandbox (an
+    // origin of its own), its scripts cannot read the API with the visitor's credentials.
+    // Appended, so that a policy the function sets adds to this one and cannot lift it.
+    headers.append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(RUN_SANDBOX),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
+}
+
+const RUN_SANDBOX: &str = "sandbox allow-scripts allow-forms allow-popups allow-downloads";
+
+/// Whether a `Set-Cookie` a function sends would set the dashboard's session cookie (to sign
+/// the visitor into another account, or out of theirs).
+fn sets_a_session(value: &HeaderValue) -> bool {
+    let name = value
+        .to_str()
+        .ok()
+        .and_then(|cookie| cookie.split_once('='))
+        .map(|(name, _)| name.trim());
+    name.is_some_and(|name| {
+        name.eq_ignore_ascii_case(session::COOKIE)
+            || name.eq_ignore_ascii_case(session::SECURE_COOKIE)
+    })
 }
 
 #[cfg(test)]

@@ -66,6 +66,10 @@ pub enum AuthError {
         session::CSRF_HEADER
     )]
     CsrfRejected,
+    #[error(
+        "another site's page sent this request, and without authentication nothing tells it from the user's own"
+    )]
+    CrossSite,
     #[error("wrong user name or password")]
     InvalidCredentials,
     #[error("{0}")]
@@ -220,15 +224,25 @@ pub struct NewUser {
 }
 
 /// `POST /auth/login`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
 }
 
-/// How a browser signs in: a user name and password, or an API token pasted once.
-#[derive(Debug)]
+/// Never the password, wherever credentials are logged or shown.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"…")
+            .finish()
+    }
+}
+
+/// How a browser signs in: a user name and password, or an API token pasted once. (No
+/// `Debug`: it holds secrets.)
 pub enum SignIn {
     Password(Credentials),
     Token(String),
@@ -336,6 +350,11 @@ impl Accounts {
 
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Whether browser sessions' cookies are `Secure` whatever the request says.
+    pub fn secure_cookies(&self) -> bool {
+        self.settings.secure_cookies
     }
 
     pub fn open_registration(&self) -> bool {
@@ -470,9 +489,8 @@ impl Accounts {
         sign_in: SignIn,
         name: &str,
     ) -> Result<(IssuedToken, User), AuthError> {
-        let ttl = chrono::Duration::seconds(
-            i64::try_from(self.settings.session_ttl_secs).unwrap_or(i64::MAX / 1000),
-        );
+        let ttl_secs = self.settings.session_ttl_secs.min(MAX_TOKEN_LIFETIME_SECS);
+        let ttl = chrono::Duration::seconds(ttl_secs as i64);
         let (user, lifetime) = match sign_in {
             SignIn::Password(credentials) => (self.verify_password(credentials).await?, ttl),
             SignIn::Token(text) => {
@@ -496,6 +514,9 @@ impl Accounts {
         let session = self
             .issue(&user.id, name, TokenKind::Session, Some(lifetime))
             .await?;
+        // Sessions that ended a day ago are of no more use, even as history.
+        let ended = Utc::now() - chrono::Duration::days(1);
+        self.store.forget_sessions(&user.id, ended).await?;
         Ok((session, user))
     }
 

@@ -10,8 +10,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The cookie that holds a browser session's token.
+/// The cookie that holds a browser session's token on plain HTTP.
 pub const COOKIE: &str = "kindling_session";
+/// Its name over HTTPS: `__Host-` cookies are `Secure`, for `/`, and settable by this host only.
+pub const SECURE_COOKIE: &str = "__Host-kindling_session";
 /// The header that carries the CSRF proof of the session.
 pub const CSRF_HEADER: &str = "x-kindling-csrf";
 

@@ -1,9 +1,9 @@
 //! The web dashboard: the page at `/` and its files under `/assets/`, embedded in the binary
-//! ([`assets`]; the sources are in `web/`), and the browser's sign-in ([`session`]). The page
-//! talks to the same API as every other client; it adds nothing to the invoke path.
+//! ([`assets`]; the sources are in `web/`). The page talks to the same API as every other client
+//! — it signs in with `/auth/session` ([`crate::api::session`]) — and adds nothing to the
+//! invoke path.
 
 pub mod assets;
-pub mod session;
 
 use axum::Router;
 use axum::extract::Path;
@@ -34,7 +34,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(page))
         .route("/assets/{file}", get(asset))
-        .merge(session::routes())
 }
 
 async fn page() -> Response {

@@ -19,6 +19,8 @@ pub enum RegistryError {
     Invalid(#[from] ValidationError),
     #[error("function '{0}' not found")]
     NotFound(String),
+    #[error("function '{function}' has no version {version}")]
+    VersionNotFound { function: String, version: i64 },
     #[error("{message}")]
     Conflict {
         field: &'static str,
@@ -192,7 +194,10 @@ impl Registry {
             .function_versions(&function.id, Some(version))
             .await?
             .pop()
-            .ok_or_else(|| RegistryError::NotFound(format!("{} version {version}", function.name)))
+            .ok_or_else(|| RegistryError::VersionNotFound {
+                function: function.name.clone(),
+                version,
+            })
     }
 
     pub async fn create(

@@ -206,6 +206,13 @@ const MAX_ENV_BYTES: usize = 4096;
 const RESERVED_NAMES: &[&str] = &["invoke", "execute", "summary", "system", "timeseries"];
 
 pub fn check_name(name: &str) -> Result<(), ValidationError> {
+    if name.is_empty() {
+        return Err(invalid(
+            "name",
+            "invalid_name",
+            "a function needs a name: 1 to 64 letters, digits, '_' or '-'",
+        ));
+    }
     if RESERVED_NAMES.contains(&name) {
         return Err(invalid(
             "name",

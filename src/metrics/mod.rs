@@ -83,6 +83,18 @@ impl Window {
     }
 }
 
+impl Window {
+    /// The invocations of `owner` (`None`: everyone's), or of one function, in this window.
+    fn filter(&self, owner: Option<&str>, function_id: Option<&str>) -> MetricsFilter {
+        MetricsFilter {
+            owner: owner.map(str::to_owned),
+            function_id: function_id.map(str::to_owned),
+            since: self.since,
+            until: Some(self.until),
+        }
+    }
+}
+
 /// `15m`, `1h`, `7d`: a positive length of at most [`MAX_WINDOW`].
 fn parse_length(text: &str) -> Option<Duration> {
     let unit = match text.chars().last()? {
@@ -200,7 +212,8 @@ pub struct TimeSeries {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub window: Window,
-    pub bucket_secs: u64,
+    /// The length of a bucket, in milliseconds; the first starts at the window's start.
+    pub bucket_ms: u64,
     pub functions: Vec<FunctionActivity>,
 }
 
@@ -231,11 +244,7 @@ pub async fn summary(
     known: &[Known<'_>],
     window: Window,
 ) -> Result<Summary, StoreError> {
-    let filter = MetricsFilter {
-        owner: owner.map(str::to_owned),
-        function_id: None,
-        since: window.since,
-    };
+    let filter = window.filter(owner, None);
     let mut rows: HashMap<String, InvocationTotals> = store
         .invocation_totals(&filter)
         .await?
@@ -290,11 +299,7 @@ pub async fn function(
     function: Known<'_>,
     window: Window,
 ) -> Result<FunctionMetrics, StoreError> {
-    let filter = MetricsFilter {
-        owner: None,
-        function_id: Some(function.id.to_owned()),
-        since: window.since,
-    };
+    let filter = window.filter(None, Some(function.id));
     let row = store
         .invocation_totals(&filter)
         .await?
@@ -322,11 +327,7 @@ pub async fn time_series(
     function_id: Option<&str>,
     window: Window,
 ) -> Result<TimeSeries, StoreError> {
-    let filter = MetricsFilter {
-        owner: owner.map(str::to_owned),
-        function_id: function_id.map(str::to_owned),
-        since: window.since,
-    };
+    let filter = window.filter(owner, function_id);
     let minutes = store.invocation_minutes(&filter).await?;
     // One sorted pass over the window's durations picks every minute's percentiles.
     let ran: HashMap<i64, u64> = minutes.iter().map(|m| (m.minute, m.ran)).collect();
@@ -384,9 +385,8 @@ pub async fn activity(
         .unsigned_abs();
     let bucket_ms = i64::try_from(span_ms.div_ceil(u64::from(buckets.max(1)))).unwrap_or(i64::MAX);
     let filter = MetricsFilter {
-        owner: owner.map(str::to_owned),
-        function_id: None,
         since: Some(since),
+        ..window.filter(owner, None)
     };
     let length = buckets as usize;
     let mut counts: HashMap<String, (Vec<u64>, Vec<u64>)> = HashMap::new();
@@ -408,6 +408,8 @@ pub async fn activity(
         let (invocations, failures) = counts
             .remove(function.id)
             .unwrap_or_else(|| (vec![0; length], vec![0; length]));
+        // One index lookup per function: a grouped scan would read every invocation of the
+        // user, however old.
         let last = store.last_invocation(function.id).await?;
         functions.push(FunctionActivity {
             function_id: function.id.to_owned(),
@@ -420,7 +422,7 @@ pub async fn activity(
     }
     Ok(Activity {
         window,
-        bucket_secs: u64::try_from(bucket_ms / 1000).unwrap_or(0),
+        bucket_ms: u64::try_from(bucket_ms).unwrap_or(0),
         functions,
     })
 }

@@ -171,6 +171,23 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the browser sessions of a user that were revoked or expired before `ended`.
+    pub async fn forget_sessions(
+        &self,
+        user_id: &str,
+        ended: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM api_tokens WHERE user_id = $1 AND kind = 'session'
+               AND (revoked_at < $2 OR expires_at < $2)",
+        )
+        .bind(user_id)
+        .bind(ended.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
             .bind(id)

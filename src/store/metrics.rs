@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::query::Query;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 
 use super::functions::millis;
 use super::{Store, StoreError};
@@ -17,6 +18,9 @@ pub struct MetricsFilter {
     pub function_id: Option<String>,
     /// Only those that started at or after this instant.
     pub since: Option<DateTime<Utc>>,
+    /// Only those that started at or before this instant: figures made of several queries
+    /// then count the same invocations, however many start meanwhile.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// Counts and sums over one function's invocations. Sums rather than means, so that the totals
@@ -65,14 +69,28 @@ pub struct MinuteTotals {
     pub duration_ms_max: Option<f64>,
 }
 
-/// The filter shared by every query here; binds $1 owner, $2 function id, $3 since.
+/// The filter shared by every query here, bound by [`bind_filter`]: $1 owner, $2 function id,
+/// $3 since, $4 until.
 macro_rules! filtered {
     () => {
         " FROM invocations
           WHERE ($1 IS NULL OR owner = $1)
             AND ($2 IS NULL OR function_id = $2)
-            AND ($3 IS NULL OR started_at >= $3) "
+            AND ($3 IS NULL OR started_at >= $3)
+            AND ($4 IS NULL OR started_at <= $4) "
     };
+}
+
+/// `query` with the [`filtered!`] parameters bound.
+fn bind_filter<'q>(
+    query: Query<'q, Sqlite, SqliteArguments>,
+    filter: &'q MetricsFilter,
+) -> Query<'q, Sqlite, SqliteArguments> {
+    query
+        .bind(&filter.owner)
+        .bind(&filter.function_id)
+        .bind(filter.since.map(|t| t.timestamp_millis()))
+        .bind(filter.until.map(|t| t.timestamp_millis()))
 }
 
 impl Store {
@@ -81,8 +99,9 @@ impl Store {
         &self,
         filter: &MetricsFilter,
     ) -> Result<Vec<InvocationTotals>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT function_id,
+        bind_filter(
+            sqlx::query(concat!(
+                "SELECT function_id,
                 MAX(function_name) AS function_name,
                 COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
                 COUNT(*) FILTER (WHERE status = 'success') AS successes,
@@ -101,12 +120,11 @@ impl Store {
                 MAX(peak_memory_bytes) AS peak_memory_bytes_max,
                 TOTAL(cpu_time_ms) AS cpu_time_ms_sum,
                 COUNT(cpu_time_ms) AS cpu_measured",
-            filtered!(),
-            "GROUP BY function_id ORDER BY function_id"
-        ))
-        .bind(&filter.owner)
-        .bind(&filter.function_id)
-        .bind(filter.since.map(|t| t.timestamp_millis()))
+                filtered!(),
+                "GROUP BY function_id ORDER BY function_id"
+            )),
+            filter,
+        )
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -136,11 +154,7 @@ impl Store {
                 "AND status != 'throttled' ORDER BY duration_ms"
             )
         };
-        let mut rows = sqlx::query(query)
-            .bind(&filter.owner)
-            .bind(&filter.function_id)
-            .bind(filter.since.map(|t| t.timestamp_millis()))
-            .fetch(&self.pool);
+        let mut rows = bind_filter(sqlx::query(query), filter).fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let function_id: &str = row.try_get("function_id")?;
             each(function_id, row.try_get("duration_ms")?);
@@ -153,8 +167,9 @@ impl Store {
         &self,
         filter: &MetricsFilter,
     ) -> Result<Vec<MinuteTotals>, StoreError> {
-        sqlx::query(concat!(
-            "SELECT started_at / 60000 AS minute,
+        bind_filter(
+            sqlx::query(concat!(
+                "SELECT started_at / 60000 AS minute,
                 COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
                 COUNT(*) FILTER (WHERE status = 'success') AS successes,
                 COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures,
@@ -166,12 +181,11 @@ impl Store {
                 COUNT(*) FILTER (WHERE start = 'cold') AS cold,
                 AVG(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_mean,
                 MAX(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_max",
-            filtered!(),
-            "GROUP BY minute ORDER BY minute"
-        ))
-        .bind(&filter.owner)
-        .bind(&filter.function_id)
-        .bind(filter.since.map(|t| t.timestamp_millis()))
+                filtered!(),
+                "GROUP BY minute ORDER BY minute"
+            )),
+            filter,
+        )
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -204,14 +218,14 @@ impl Store {
         filter: &MetricsFilter,
         mut each: impl FnMut(i64, f64),
     ) -> Result<(), StoreError> {
-        let mut rows = sqlx::query(concat!(
-            "SELECT started_at / 60000 AS minute, duration_ms",
-            filtered!(),
-            "AND status != 'throttled' ORDER BY minute, duration_ms"
-        ))
-        .bind(&filter.owner)
-        .bind(&filter.function_id)
-        .bind(filter.since.map(|t| t.timestamp_millis()))
+        let mut rows = bind_filter(
+            sqlx::query(concat!(
+                "SELECT started_at / 60000 AS minute, duration_ms",
+                filtered!(),
+                "AND status != 'throttled' ORDER BY minute, duration_ms"
+            )),
+            filter,
+        )
         .fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             each(row.try_get("minute")?, row.try_get("duration_ms")?);
@@ -219,24 +233,23 @@ impl Store {
         Ok(())
     }
 
-    /// Per function and bucket of `bucket_ms` from `filter.since`: how many invocations ran
-    /// and how many of them failed.
+    /// Per function and bucket of `bucket_ms` from `filter.since` (the epoch without one): how
+    /// many invocations ran and how many of them failed.
     pub async fn invocation_buckets(
         &self,
         filter: &MetricsFilter,
         bucket_ms: i64,
     ) -> Result<Vec<BucketTotals>, StoreError> {
-        let since = filter.since.map_or(0, |t| t.timestamp_millis());
-        sqlx::query(concat!(
-            "SELECT function_id, (started_at - $3) / $4 AS bucket,
-                COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
-                COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures",
-            filtered!(),
-            "GROUP BY function_id, bucket"
-        ))
-        .bind(&filter.owner)
-        .bind(&filter.function_id)
-        .bind(since)
+        bind_filter(
+            sqlx::query(concat!(
+                "SELECT function_id, (started_at - COALESCE($3, 0)) / $5 AS bucket,
+                    COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
+                    COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures",
+                filtered!(),
+                "GROUP BY function_id, bucket"
+            )),
+            filter,
+        )
         .bind(bucket_ms.max(1))
         .fetch_all(&self.pool)
         .await?

@@ -65,7 +65,7 @@ async function call<T>(method: Method, path: string, body?: unknown): Promise<T>
       error?.field,
     );
     if (response.status === 401 && path !== '/auth/session') {
-      window.dispatchEvent(new CustomEvent(SIGNED_OUT, { detail: failure.message }));
+      window.dispatchEvent(new CustomEvent(SIGNED_OUT, { detail: failure }));
     }
     throw failure;
   }

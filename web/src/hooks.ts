@@ -21,11 +21,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
   const [error, setError] = useState<ApiError | undefined>(undefined);
   const [loading, setLoading] = useState(true);
   const generation = useRef(0);
+  // A refresh is skipped while the previous request is still out: a slow answer is shown late
+  // rather than never, and requests do not pile up.
+  const busy = useRef(false);
   const loader = useRef(load);
   loader.current = load;
 
   const reload = useCallback(async () => {
     const mine = ++generation.current;
+    busy.current = true;
     setLoading(true);
     try {
       const answer = await loader.current();
@@ -36,7 +40,10 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
     } catch (e) {
       if (mine === generation.current) setError(asApiError(e));
     } finally {
-      if (mine === generation.current) setLoading(false);
+      if (mine === generation.current) {
+        busy.current = false;
+        setLoading(false);
+      }
     }
   }, []);
 
@@ -48,7 +55,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], refreshMs?: 
   useEffect(() => {
     if (!refreshMs) return undefined;
     const timer = window.setInterval(() => {
-      if (document.visibilityState === 'visible') reload();
+      if (document.visibilityState === 'visible' && !busy.current) reload();
     }, refreshMs);
     return () => window.clearInterval(timer);
   }, [refreshMs, ...deps]);

@@ -12,7 +12,7 @@ import { FunctionPage } from './pages/function';
 import { FunctionsPage } from './pages/functions';
 import { InvocationPage } from './pages/invocation';
 import { InvocationsPage } from './pages/invocations';
-import { LoginPage } from './pages/login';
+import { LoginPage, SignInAgain } from './pages/login';
 import { MetricsPage } from './pages/metrics';
 import { NewFunctionPage } from './pages/new-function';
 import { NotFoundPage } from './pages/not-found';
@@ -41,16 +41,31 @@ function Page({ route }: { route: Route }) {
   }
 }
 
+/** Why the server no longer knows this browser's session, in a user's words. */
+function endedBecause(refusal: ApiError): string {
+  switch (refusal.code) {
+    case 'token_revoked':
+      return 'Your session was ended: signed out in another tab, or revoked.';
+    case 'token_expired':
+      return 'Your session expired.';
+    default:
+      return 'You are no longer signed in.';
+  }
+}
+
 function App() {
   // undefined: still asking the server; null: nobody is signed in.
   const [session, setSession] = useState<Session | null | undefined>(undefined);
   const [problem, setProblem] = useState<ApiError | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
+  // Why the session ended while the page was open: it then asks to sign in again over the page.
+  const [ended, setEnded] = useState<string | undefined>(undefined);
   const route = useRoute();
 
   const adopt = (next: Session | null) => {
     setCsrfToken(next?.csrf_token ?? null);
     setSession(next);
+    setEnded(undefined);
   };
 
   const ask = () => {
@@ -64,12 +79,9 @@ function App() {
 
   useEffect(() => {
     ask();
-    const ended = (event: Event) => {
-      setNotice(`You were signed out: ${(event as CustomEvent<string>).detail}`);
-      adopt(null);
-    };
-    window.addEventListener(SIGNED_OUT, ended);
-    return () => window.removeEventListener(SIGNED_OUT, ended);
+    const lost = (event: Event) => setEnded(endedBecause((event as CustomEvent<ApiError>).detail));
+    window.addEventListener(SIGNED_OUT, lost);
+    return () => window.removeEventListener(SIGNED_OUT, lost);
   }, []);
 
   if (problem) {
@@ -97,6 +109,7 @@ function App() {
       <Layout route={route} onSignOut={signOut}>
         <Page route={route} />
       </Layout>
+      {ended && <SignInAgain reason={ended} onSignedIn={adopt} />}
     </SessionContext.Provider>
   );
 }

@@ -11,7 +11,8 @@ export interface Route {
 }
 
 function current(): Route {
-  const [path, search = ''] = (window.location.hash.replace(/^#/, '') || '/functions').split('?');
+  const [fragment, search = ''] = window.location.hash.replace(/^#/, '').split('?');
+  const path = fragment.replace(/^\/*$/, '') || '/functions';
   const parts = path.split('/').filter(Boolean).map((part) => {
     try {
       return decodeURIComponent(part);
@@ -22,11 +23,35 @@ function current(): Route {
   return { path, parts, params: new URLSearchParams(search) };
 }
 
+/**
+ * Asked before the page changes to another route; answering `false` keeps the page (and puts
+ * the address back). A page with unsaved changes sets one while it has them.
+ */
+let leaveGuard: ((next: Route) => boolean) | null = null;
+
+export function useLeaveGuard(guard: ((next: Route) => boolean) | null) {
+  useEffect(() => {
+    leaveGuard = guard;
+    return () => {
+      if (leaveGuard === guard) leaveGuard = null;
+    };
+  }, [guard]);
+}
+
 /** The current route; re-renders when it changes. */
 export function useRoute(): Route {
   const [route, setRoute] = useState(current);
   useEffect(() => {
-    const changed = () => setRoute(current());
+    let shown = window.location.href;
+    const changed = () => {
+      const next = current();
+      if (leaveGuard && !leaveGuard(next)) {
+        window.history.replaceState(null, '', shown);
+        return;
+      }
+      shown = window.location.href;
+      setRoute(next);
+    };
     window.addEventListener('hashchange', changed);
     return () => window.removeEventListener('hashchange', changed);
   }, []);

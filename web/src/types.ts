@@ -31,10 +31,11 @@ export interface IssuedToken extends TokenInfo {
   token: string;
 }
 
+/** Who is signed in (`GET /auth/me` has the same shape). */
 export interface SessionUser {
   id: string;
   username: string;
-  role: 'admin' | 'user';
+  admin: boolean;
 }
 
 /** `GET /auth/session`: who is signed in, and the proof state-changing requests carry. */
@@ -198,7 +199,7 @@ export interface FunctionActivity {
 
 export interface Activity {
   window: Window;
-  bucket_secs: number;
+  bucket_ms: number;
   functions: FunctionActivity[];
 }
 
@@ -239,6 +240,15 @@ export interface SystemMetrics {
 export interface Availability {
   available: boolean;
   reason?: string;
+}
+
+/** Why `runtime` cannot run `language` on this server, or `undefined` when it can. */
+export function runtimeProblem(health: Health | undefined, runtime: RuntimeKind, language: Language): string | undefined {
+  const state = health?.runtimes[runtime];
+  if (!state) return undefined;
+  if (!state.available) return state.reason ?? 'unavailable';
+  const support = state.languages?.[language];
+  return support && !support.available ? support.reason ?? `it cannot run ${language}` : undefined;
 }
 
 export interface Health {

@@ -41,7 +41,7 @@ const PAGES = [
   { name: 'function-configuration', path: '#/functions/hello/configuration', ready: '#f-timeout' },
   { name: 'function-test', path: '#/functions/hello/test', ready: '#event', invoke: true },
   { name: 'function-invocations', path: '#/functions/hello/invocations', ready: 'tbody tr' },
-  { name: 'function-monitor', path: '#/functions/hello/monitor', ready: '.chart-canvas[data-drawn-ms] canvas' },
+  { name: 'function-metrics', path: '#/functions/hello/metrics', ready: '.chart-canvas[data-drawn-ms] canvas' },
   { name: 'function-versions', path: '#/functions/hello/versions', ready: '.version-code .cm-content' },
   { name: 'invocations', path: '#/invocations', ready: 'tbody tr' },
   { name: 'invocation', path: () => `#/invocations/${invocationId}`, ready: '.verdict' },
@@ -69,7 +69,7 @@ test('the sign-in page', () => withPage(browser, 'a11y-sign-in', async (page) =>
   await page.keyboard.press('Tab');
   await page.keyboard.type(ADMIN_TOKEN);
   await page.keyboard.press('Enter');
-  await page.getByRole('navigation', { name: 'Sections' }).waitFor();
+  await page.getByRole('navigation', { name: 'Sections', exact: true }).waitFor();
 }));
 
 for (const { name, path, ready, invoke } of PAGES) {
@@ -87,6 +87,17 @@ for (const { name, path, ready, invoke } of PAGES) {
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
   }));
 }
+
+test('narrow screens scroll no page sideways', () => withPage(browser, 'a11y-narrow', async (page) => {
+  await signedIn(page, { token: ADMIN_TOKEN });
+  for (const path of ['#/functions', '#/functions/hello/test', '#/invocations', '#/metrics', '#/system', '#/account']) {
+    await page.goto(BASE + '/' + path);
+    await page.locator('main h1').first().waitFor();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 400, `${path} is ${width} px wide on a 400 px screen`);
+    await screenshot(page, `narrow-${path.replace(/[#/]+/g, '-').replace(/^-/, '')}`);
+  }
+}, { viewport: { width: 400, height: 800 } }));
 
 test('the confirm dialog', () => withPage(browser, 'a11y-dialog', async (page) => {
   await signedIn(page, { token: ADMIN_TOKEN });

@@ -24,7 +24,7 @@ function curl(path, token) {
 test('a token made on the Account page works with curl until it is revoked there', () => withPage(browser, 'account', async (page) => {
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
   await signedIn(page, carol);
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Account' }).click();
+  await page.getByRole('navigation', { name: 'Sections', exact: true }).getByRole('link', { name: 'Account' }).click();
   await page.getByText('this browser').waitFor();
 
   await page.getByLabel('Name', { exact: true }).fill('ci');
@@ -59,7 +59,7 @@ test('a token made on the Account page works with curl until it is revoked there
 
 test('administrators make users and reset their tokens', () => withPage(browser, 'users', async (page) => {
   await signedIn(page, { token: ADMIN_TOKEN });
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Account' }).click();
+  await page.getByRole('navigation', { name: 'Sections', exact: true }).getByRole('link', { name: 'Account' }).click();
   await page.getByRole('heading', { name: 'Users' }).waitFor();
   await page.getByLabel('User name').fill('dave');
   await page.getByLabel('Password', { exact: true }).fill('short');

@@ -56,10 +56,30 @@ test('a JavaScript function: create, invoke with env vars, edit, versions, delet
   assert.deepEqual(JSON.parse(await page.getByTestId('result').textContent()), { greeting: 'Hola, Ada' });
   assert.match(await page.getByTestId('logs').textContent(), /greeting Ada/);
 
-  // Edit: Ctrl+S in the editor saves a new version.
+  // Edit: leaving with unsaved changes asks first; Ctrl+S in the editor saves a new version.
   await section(page, 'Code');
   await replaceCode(page, GREET_V2);
   await page.getByText('Unsaved changes').waitFor();
+  const asked = [];
+  page.once('dialog', (dialog) => { asked.push(dialog.message()); dialog.dismiss(); });
+  await page.getByRole('navigation', { name: 'Sections', exact: true }).getByRole('link', { name: 'Invocations' }).click();
+  await page.waitForFunction(() => window.location.hash.includes('/functions/greet'));
+  assert.match(asked[0], /greet has unsaved changes/);
+  await page.getByText('Unsaved changes').waitFor();
+
+  // The session ends meanwhile (revoked elsewhere): signing in again keeps the edit.
+  const sessions = (await admin('GET', '/auth/tokens?user=bob')).body.filter((t) => t.kind === 'session' && t.active);
+  for (const session of sessions) await admin('DELETE', `/auth/tokens/${session.id}`);
+  await page.locator('.cm-content').click();
+  await page.keyboard.press('Control+S');
+  const again = page.getByRole('dialog', { name: 'Sign in again' });
+  await again.getByText('Your session was ended').waitFor();
+  await again.getByRole('textbox', { name: 'User name' }).fill(bob.username);
+  await again.getByRole('textbox', { name: 'Password' }).fill(bob.password);
+  await again.getByRole('button', { name: 'Sign in' }).click();
+  await again.waitFor({ state: 'hidden' });
+  await page.getByText('Unsaved changes').waitFor();
+  await page.locator('.cm-content').click();
   await page.keyboard.press('Control+S');
   await page.getByText('Saved as version 2.').waitFor();
   await page.getByText('JavaScript · sandbox · version 2').waitFor();

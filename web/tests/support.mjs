@@ -87,7 +87,7 @@ export async function signIn(page, credentials) {
 /** Signs in and waits for the first page. */
 export async function signedIn(page, credentials) {
   await signIn(page, credentials);
-  await page.getByRole('navigation', { name: 'Sections' }).waitFor();
+  await page.getByRole('navigation', { name: 'Sections', exact: true }).waitFor();
 }
 
 /** The API, as the administrator (for setting up and checking what the UI did). */

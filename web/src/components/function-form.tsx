@@ -6,7 +6,7 @@ import type { ApiError } from '../api';
 import { api } from '../api';
 import { useLoad } from '../hooks';
 import type { FunctionInput, FunctionWithCode, Language, RuntimeKind } from '../types';
-import { LANGUAGES, RUNTIMES } from '../types';
+import { LANGUAGES, RUNTIMES, runtimeProblem } from '../types';
 import { CodeEditor } from './editor';
 import { described, Field } from './ui';
 
@@ -171,7 +171,7 @@ function TextField({ id, label, value, error, hint, onInput, placeholder, inputM
 
 export function SettingsSection({ draft, errors, change, creating }: SectionProps & { creating: boolean }) {
   const health = useLoad(api.health, []);
-  const runtimes = health.data?.runtimes;
+  const cannot = (runtime: RuntimeKind) => runtimeProblem(health.data, runtime, draft.language);
   const number = (id: 'timeout' | 'memory_mb' | 'max_concurrency' | 'min_warm' | 'keep_alive_secs', label: string, hint: string, placeholder?: string) => (
     <TextField id={id} label={label} value={draft[id]} error={errors[id]} hint={hint} inputMode="numeric"
       placeholder={placeholder} onInput={(value) => change({ [id]: value })} />
@@ -201,12 +201,12 @@ export function SettingsSection({ draft, errors, change, creating }: SectionProp
         hint={<>Serves the function over plain HTTP at <code>/run{draft.route.trim() || '/…'}</code>. Optional.</>}
         onInput={(route) => change({ route })} />
       <Field id="f-runtime" label="Runtime" error={errors.runtime}
-        hint={runtimes && !runtimes[draft.runtime]?.available ? `Not available on this server: ${runtimes[draft.runtime]?.reason ?? 'unknown reason'}` : 'Where instances of the function run.'}>
+        hint={cannot(draft.runtime) ? `It cannot run here now: ${cannot(draft.runtime)}` : 'Where instances of the function run.'}>
         <select id="f-runtime" name="runtime" value={draft.runtime} {...described('f-runtime', errors.runtime, true)}
           onChange={(e) => change({ runtime: e.currentTarget.value as RuntimeKind })}>
           {RUNTIMES.map((runtime) => (
             <option key={runtime} value={runtime}>
-              {runtime}{runtimes && !runtimes[runtime]?.available ? ' (unavailable here)' : ''}
+              {runtime}{cannot(runtime) ? ' (unavailable here)' : ''}
             </option>
           ))}
         </select>
@@ -228,7 +228,7 @@ export function SettingsSection({ draft, errors, change, creating }: SectionProp
 function EnvEditor({ rows, error, onChange }: { rows: EnvRow[]; error?: string; onChange: (rows: EnvRow[]) => void }) {
   const set = (i: number, patch: Partial<EnvRow>) => onChange(rows.map((row, j) => (j === i ? { ...row, ...patch } : row)));
   return (
-    <fieldset class={'env' + (error ? ' field-invalid' : '')} aria-describedby={error ? 'env-error' : undefined}>
+    <fieldset class={'env' + (error ? ' env-invalid' : '')} aria-describedby={error ? 'env-error' : undefined}>
       <legend>Environment variables</legend>
       {rows.length === 0 && <p class="muted">None. The function sees only these, never the server’s own.</p>}
       {rows.map((row, i) => (

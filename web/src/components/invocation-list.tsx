@@ -12,12 +12,17 @@ import { Empty, ErrorNotice, Loading, StatusBadge, Table } from './ui';
 const PAGE = 50;
 const REFRESH_MS = 3000;
 
-interface Filter {
+export interface Filter {
   function: string;
   status: Status | '';
 }
 
-export function InvocationList({ fixedFunction, initial }: { fixedFunction?: string; initial?: Partial<Filter> }) {
+export function InvocationList({ fixedFunction, initial, onFilter }: {
+  fixedFunction?: string;
+  initial?: Partial<Filter>;
+  /** Told of every change of the filter (to keep it in the address). */
+  onFilter?: (filter: Filter) => void;
+}) {
   const [filter, setFilter] = useState<Filter>({ function: fixedFunction ?? initial?.function ?? '', status: initial?.status ?? '' });
   // The start times of the pages before this one: `before` cursors for going back.
   const [cursors, setCursors] = useState<string[]>([]);
@@ -30,7 +35,9 @@ export function InvocationList({ fixedFunction, initial }: { fixedFunction?: str
   const functions = useLoad(() => (fixedFunction ? Promise.resolve([]) : api.functions()), [fixedFunction]);
   const change = (patch: Partial<Filter>) => {
     setCursors([]);
-    setFilter((current) => ({ ...current, ...patch }));
+    const next = { ...filter, ...patch };
+    setFilter(next);
+    onFilter?.(next);
   };
   const rows = page.data ?? [];
   const id = fixedFunction ? 'fn-inv' : 'inv';
@@ -61,9 +68,13 @@ export function InvocationList({ fixedFunction, initial }: { fixedFunction?: str
       <ErrorNotice error={page.error} title="Cannot list the invocations" />
       {page.data === undefined ? (page.error ? null : <Loading what="Loading the invocations" />)
         : rows.length === 0 && !before ? (
-          <Empty title="No invocations yet">
-            <p>{filter.status ? 'None with this status.' : 'Invoke a function and its invocations appear here, with their results, logs and timings.'}</p>
-          </Empty>
+          filter.status || (filter.function && !fixedFunction)
+            ? <Empty title="No invocations match"><p>None of the invocations you may see has this function and status.</p></Empty>
+            : (
+              <Empty title="No invocations yet">
+                <p>Invoke a function and its invocations appear here, with their results, logs and timings.</p>
+              </Empty>
+            )
         ) : (
           <Table columns={[
             { label: 'Started' },

@@ -63,7 +63,10 @@ export function InvocationView({ invocation, headingLevel = 2 }: { invocation: I
       {invocation.status === 'success' && (
         <>
           <Heading>Result</Heading>
-          <pre class="output" tabIndex={0} data-testid="result">{json(invocation.result)}</pre>
+          {/* A script's output (a string) reads as text, not as an escaped JSON string. */}
+          <pre class="output" tabIndex={0} data-testid="result">
+            {typeof invocation.result === 'string' ? invocation.result : json(invocation.result)}
+          </pre>
         </>
       )}
       {invocation.error && (

@@ -20,7 +20,9 @@ export function Layout({ route, onSignOut, children }: {
   const session = useSession();
   const main = useRef<HTMLElement>(null);
   const section = route.parts[0] ?? 'functions';
-  // A new page moves the focus to its content, as a page load would (for screen readers).
+  // A new page moves the focus to its content, as a page load would (for screen readers); a
+  // section of the same page (a function's tabs) keeps it where it is.
+  const page = route.parts.slice(0, 2).join('/');
   const first = useRef(true);
   useEffect(() => {
     if (first.current) {
@@ -28,7 +30,7 @@ export function Layout({ route, onSignOut, children }: {
       return;
     }
     main.current?.focus({ preventScroll: true });
-  }, [route.path]);
+  }, [page]);
 
   return (
     <div class="app">
@@ -57,7 +59,7 @@ export function Layout({ route, onSignOut, children }: {
         <div class="who">
           <span class="who-name">
             {session.user.username}
-            {session.user.role === 'admin' && <span class="badge badge-quiet">admin</span>}
+            {session.user.admin && <span class="badge badge-quiet">admin</span>}
           </span>
           {session.auth
             ? <button type="button" class="button button-quiet" onClick={onSignOut}>Sign out</button>

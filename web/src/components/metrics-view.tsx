@@ -2,17 +2,19 @@
 // cold starts, errors/timeouts/throttles, duration p50/p95.
 import { useMemo } from 'preact/hooks';
 import { api } from '../api';
-import { count, duration, percent } from '../format';
+import { count, duration, percent, plural } from '../format';
 import { useLoad } from '../hooks';
 import type { ChartSpec } from '../lib/charts';
 import type { Stats, TimeSeries } from '../types';
 import { TimeChart } from './chart';
-import { ErrorNotice, Loading, Stat } from './ui';
+import { ErrorNotice, Loading, Pair, Stat } from './ui';
 
+/** The windows on offer, and how often their figures are read again: a longer window costs
+ *  more to add up and changes less from one minute to the next. */
 export const WINDOWS = [
-  { value: '1h', label: 'Last hour', minutes: 60 },
-  { value: '24h', label: 'Last 24 hours', minutes: 1440 },
-  { value: '7d', label: 'Last 7 days', minutes: 10_080 },
+  { value: '1h', label: 'Last hour', minutes: 60, refreshMs: 10_000 },
+  { value: '24h', label: 'Last 24 hours', minutes: 1440, refreshMs: 30_000 },
+  { value: '7d', label: 'Last 7 days', minutes: 10_080, refreshMs: 120_000 },
 ];
 
 const COLORS = {
@@ -59,8 +61,8 @@ function Figures({ stats }: { stats: Stats }) {
     <div class="stats">
       <Stat label="Invocations" value={count(stats.invocations)} detail={`${count(failures)} failed`} />
       <Stat label="Success rate" value={percent(stats.success_rate)}
-        detail={`${count(stats.errors)} errors · ${count(stats.timeouts)} timeouts · ${count(stats.out_of_memory)} out of memory · ${count(stats.crashes)} crashed`} />
-      <Stat label="Duration p50 / p95" value={`${duration(stats.duration_ms.p50)} / ${duration(stats.duration_ms.p95)}`}
+        detail={`${plural(stats.errors, 'error')} · ${plural(stats.timeouts, 'timeout')} · ${count(stats.out_of_memory)} out of memory · ${count(stats.crashes)} crashed`} />
+      <Stat label="Duration p50 / p95" value={<Pair first={duration(stats.duration_ms.p50)} second={duration(stats.duration_ms.p95)} />}
         detail={`p99 ${duration(stats.duration_ms.p99)} · max ${duration(stats.duration_ms.max)}`} />
       <Stat label="Throttles" value={count(stats.throttles)} detail="refused at the concurrency limit" />
       <Stat label="Starts" value={`${count(stats.starts.warm)} warm`}
@@ -73,14 +75,14 @@ const peak = (values: (number | null)[]) => values.reduce<number>((max, v) => (v
 const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 export function MetricsView({ functionName, window }: { functionName?: string; window: string }) {
-  const windowMinutes = WINDOWS.find((w) => w.value === window)?.minutes ?? 1440;
+  const { minutes: windowMinutes, refreshMs } = WINDOWS.find((w) => w.value === window) ?? WINDOWS[1];
   const stats = useLoad<Stats>(
     () => (functionName ? api.functionMetrics(functionName, window) : api.summary(window).then((s) => s.totals)),
     [functionName, window],
-    10_000,
+    refreshMs,
     true,
   );
-  const series = useLoad(() => api.timeSeries(window, functionName), [functionName, window], 10_000, true);
+  const series = useLoad(() => api.timeSeries(window, functionName), [functionName, window], refreshMs, true);
 
   const charts = useMemo(() => {
     if (!series.data) return undefined;
@@ -90,7 +92,7 @@ export function MetricsView({ functionName, window }: { functionName?: string; w
     return [
       {
         title: 'Invocations per minute',
-        summary: `${total(m.invocations)} invocations and ${total(m.cold)} cold starts over the ${label}; at most ${peak(m.invocations)} in one minute.`,
+        summary: `${plural(total(m.invocations), 'invocation')} and ${plural(total(m.cold), 'cold start')} over the ${label}; at most ${peak(m.invocations)} in one minute.`,
         spec: spec([
           { label: 'Invocations', color: COLORS.invocations, values: m.invocations, bars: true },
           { label: 'Cold starts', color: COLORS.cold, values: m.cold },
@@ -98,7 +100,7 @@ export function MetricsView({ functionName, window }: { functionName?: string; w
       },
       {
         title: 'Failures and throttles per minute',
-        summary: `${total(m.errors)} errors, ${total(m.timeouts)} timeouts, ${total(m.memory)} out-of-memory or crashed, and ${total(m.throttles)} throttles over the ${label}.`,
+        summary: `${plural(total(m.errors), 'error')}, ${plural(total(m.timeouts), 'timeout')}, ${total(m.memory)} out-of-memory or crashed, and ${plural(total(m.throttles), 'throttle')} over the ${label}.`,
         spec: spec([
           { label: 'Errors', color: COLORS.errors, values: m.errors },
           { label: 'Timeouts', color: COLORS.timeouts, values: m.timeouts },

@@ -64,6 +64,11 @@ export function described(id: string, error?: string, hint?: boolean): { 'aria-i
   };
 }
 
+/** Two figures, `a / b`, each kept whole when the line breaks. */
+export function Pair({ first, second }: { first: string; second: string }) {
+  return <><span class="nowrap">{first}</span> / <span class="nowrap">{second}</span></>;
+}
+
 /** A summary figure. */
 export function Stat({ label, value, detail }: { label: string; value: ComponentChildren; detail?: ComponentChildren }) {
   return (

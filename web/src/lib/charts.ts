@@ -25,6 +25,8 @@ export interface Chart {
   destroy(): void;
 }
 
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000];
+
 /** The points of a series that no line reaches (no value on either side): drawn as dots. */
 function isolated(u: uPlot, seriesIdx: number): number[] {
   const values = u.data[seriesIdx];
@@ -45,6 +47,8 @@ function options(spec: ChartSpec, width: number, onDrawn: () => void): uPlot.Opt
     axes: [
       { stroke: '#4a5568', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e0' }, space: 80 },
       { stroke: '#4a5568', grid: { stroke: '#e2e8f0', width: 1 }, ticks: { stroke: '#cbd5e0' }, size: 56,
+        // Counts have whole ticks: no 0.25 of an invocation.
+        incrs: spec.unit ? undefined : WHOLE_STEPS,
         values: (_u, ticks) => ticks.map((tick) => tick.toLocaleString('en-US')) },
     ],
     series: [

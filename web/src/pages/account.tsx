@@ -27,23 +27,23 @@ export function AccountPage() {
     <section aria-labelledby="account-title">
       <div class="page-head">
         <h1 id="account-title">Account</h1>
-        <span class="muted">Signed in as <strong>{session.user.username}</strong> ({session.user.role})</span>
+        <span class="muted">Signed in as <strong>{session.user.username}</strong> ({session.user.admin ? 'administrator' : 'user'})</span>
       </div>
       <ErrorNotice error={tokens.error} title="Cannot list the tokens" />
       <h2>API tokens</h2>
       <p class="muted">For scripts, the CLI and curl: send one as <code>Authorization: Bearer …</code>.</p>
-      <NewToken onMade={tokens.reload} />
+      <NewToken onMade={tokens.reload} tokens={tokens.data ?? []} />
       {tokens.data ? <TokenTable tokens={apiTokens} empty="No API tokens." onRevoked={tokens.reload} /> : !tokens.error && <Loading />}
       <h2>Browser sessions</h2>
       {tokens.data ? (
         <TokenTable tokens={sessions} empty="No open sessions." current={session.session?.id} onRevoked={tokens.reload} />
       ) : !tokens.error && <Loading />}
-      {session.user.role === 'admin' && <Users />}
+      {session.user.admin && <Users />}
     </section>
   );
 }
 
-function NewToken({ onMade }: { onMade: () => void }) {
+function NewToken({ onMade, tokens }: { onMade: () => void; tokens: TokenInfo[] }) {
   const [name, setName] = useState('');
   const [expiry, setExpiry] = useState('0');
   const [issued, setIssued] = useState<IssuedToken | undefined>(undefined);
@@ -69,16 +69,21 @@ function NewToken({ onMade }: { onMade: () => void }) {
         <button type="submit" class="button button-primary" disabled={make.busy}>Create token</button>
       </form>
       {!error && <ErrorNotice error={make.error} title="No token made" />}
-      {issued && <Secret issued={issued} onDone={() => setIssued(undefined)} />}
+      {issued && !tokens.some((t) => t.id === issued.id && !t.active) && (
+        <Secret issued={issued} onDone={() => setIssued(undefined)} />
+      )}
     </>
   );
 }
 
 /** A token's text, shown this once. */
-function Secret({ issued, onDone }: { issued: IssuedToken; onDone: () => void }) {
+function Secret({ issued, owner, onDone }: { issued: IssuedToken; owner?: string; onDone: () => void }) {
   return (
     <div class="secret" role="status">
-      <p><strong>Token “{issued.name}” made.</strong> Copy it now: it is shown only this once and Kindling keeps only its digest.</p>
+      <p>
+        <strong>Token “{issued.name}” made{owner ? ` for ${owner}` : ''}.</strong> Copy it now: it is shown
+        only this once and Kindling keeps only its digest.
+      </p>
       <div class="secret-row">
         <label class="visually-hidden" for="secret-text">The new token</label>
         <input id="secret-text" class="secret-text" readOnly value={issued.token} onFocus={(e) => e.currentTarget.select()} />
@@ -148,7 +153,7 @@ function Users() {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<'user' | 'admin'>('user');
-  const [issued, setIssued] = useState<IssuedToken | undefined>(undefined);
+  const [issued, setIssued] = useState<{ token: IssuedToken; owner: string } | undefined>(undefined);
   const [resetting, setResetting] = useState<string | undefined>(undefined);
   const create = useAction(async () => {
     await api.createUser(username.trim(), password, role);
@@ -157,7 +162,7 @@ function Users() {
     users.reload();
   });
   const reset = useAction(async (name: string) => {
-    setIssued(await api.resetToken(name));
+    setIssued({ token: await api.resetToken(name), owner: name });
     setResetting(undefined);
   });
   const fieldError = (codes: string[]) => (create.error && codes.includes(create.error.code) ? create.error.message : undefined);
@@ -185,7 +190,7 @@ function Users() {
         <button type="submit" class="button button-primary" disabled={create.busy}>Create user</button>
       </form>
       {!nameError && !passwordError && <ErrorNotice error={create.error} title="No user made" />}
-      {issued && <Secret issued={issued} onDone={() => setIssued(undefined)} />}
+      {issued && <Secret issued={issued.token} owner={issued.owner} onDone={() => setIssued(undefined)} />}
       {!users.data ? !users.error && <Loading /> : (
         <Table columns={[{ label: 'User' }, { label: 'Role' }, { label: 'Created' }, { label: 'Actions', hidden: true }]}>
               {users.data.map((user) => (

@@ -1,7 +1,7 @@
 // One function: its code and configuration (saving makes a new version), invoking it, its
 // invocations, its metrics and its versions. The sections are links (#/functions/NAME/SECTION);
 // unsaved edits survive moving between them.
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api } from '../api';
 import {
   CodeSection, type Draft, draftOf, type FieldErrors, fieldErrors, inputOf, SettingsSection,
@@ -13,7 +13,7 @@ import { Confirm, ErrorNotice, Loading } from '../components/ui';
 import { VersionList } from '../components/version-list';
 import { time } from '../format';
 import { asApiError, useAction, useLoad } from '../hooks';
-import { href, navigate } from '../router';
+import { href, navigate, type Route, useLeaveGuard } from '../router';
 import type { FunctionWithCode } from '../types';
 
 const TABS = [
@@ -21,7 +21,7 @@ const TABS = [
   { id: 'configuration', label: 'Configuration' },
   { id: 'test', label: 'Test' },
   { id: 'invocations', label: 'Invocations' },
-  { id: 'monitor', label: 'Monitor' },
+  { id: 'metrics', label: 'Metrics' },
   { id: 'versions', label: 'Versions' },
 ];
 
@@ -32,7 +32,7 @@ export function FunctionPage({ name, tab = 'code' }: { name: string; tab?: strin
   const [errors, setErrors] = useState<FieldErrors>({});
   const [message, setMessage] = useState<string | undefined>(undefined);
   const [confirming, setConfirming] = useState(false);
-  const [metricsWindow, setMetricsWindow] = useState('1h');
+  const [metricsWindow, setMetricsWindow] = useState('24h');
 
   useEffect(() => {
     if (loaded.data) {
@@ -70,11 +70,27 @@ export function FunctionPage({ name, tab = 'code' }: { name: string; tab?: strin
       }
     }
   });
+  const deleted = useRef(false);
   const remove = useAction(async () => {
     if (!saved) return;
     await api.deleteFunction(saved.name);
+    deleted.current = true;
     navigate('#/functions');
   });
+
+  // Unsaved changes are not lost by leaving the page without a word.
+  const guard = useCallback(
+    (next: Route) => deleted.current || (next.parts[0] === 'functions' && next.parts[1] === name)
+      || window.confirm(`${name} has unsaved changes. Leave, and lose them?`),
+    [name],
+  );
+  useLeaveGuard(dirty ? guard : null);
+  useEffect(() => {
+    if (!dirty) return undefined;
+    const warn = (event: BeforeUnloadEvent) => event.preventDefault();
+    window.addEventListener('beforeunload', warn);
+    return () => window.removeEventListener('beforeunload', warn);
+  }, [dirty]);
 
   // Ctrl+S (⌘S) saves from anywhere on the page, not only inside the editor.
   useEffect(() => {
@@ -117,7 +133,8 @@ export function FunctionPage({ name, tab = 'code' }: { name: string; tab?: strin
         </div>
         <div class="actions">
           <span class="muted" role="status">{dirty ? 'Unsaved changes' : message}</span>
-          <button type="button" class="button button-primary" disabled={!dirty || save.busy} onClick={() => save.run()}>
+          <button type="button" class="button button-primary" aria-disabled={!dirty || save.busy}
+            onClick={() => { if (dirty && !save.busy) save.run(); }}>
             {save.busy ? 'Saving…' : 'Save'}
           </button>
           <button type="button" class="button button-danger" onClick={() => setConfirming(true)}>Delete</button>
@@ -137,15 +154,22 @@ export function FunctionPage({ name, tab = 'code' }: { name: string; tab?: strin
             <button type="submit" class="button button-primary" disabled={!dirty || save.busy}>Save configuration</button>
           </form>
         )}
-        {tab === 'test' && <InvokePanel function={saved} />}
+        {/* Kept while another section shows: its event, and an answer still coming, stay. */}
+        <div hidden={tab !== 'test'}><InvokePanel function={saved} /></div>
         {tab === 'invocations' && <InvocationList fixedFunction={saved.name} />}
-        {tab === 'monitor' && (
+        {tab === 'metrics' && (
           <>
             <WindowPicker value={metricsWindow} onChange={setMetricsWindow} />
             <MetricsView functionName={saved.name} window={metricsWindow} />
           </>
         )}
-        {tab === 'versions' && <VersionList function={saved} />}
+        {tab === 'versions' && (
+          <VersionList function={saved} onRestored={(updated) => {
+            setSaved(updated);
+            setDraft(draftOf(updated));
+            setMessage(`Restored as version ${updated.version}.`);
+          }} />
+        )}
         {!TABS.some(({ id }) => id === tab) && <p>There is no section “{tab}”. <a href={href('functions', saved.name)}>Show the code</a>.</p>}
       </div>
       <Confirm open={confirming} title={`Delete ${saved.name}?`} confirm="Delete function" busy={remove.busy}

@@ -1,7 +1,7 @@
 // The server: which runtimes this host can run (and why not), the pool's instances, the queue,
 // and the host's CPU and memory, refreshed every two seconds.
 import { api } from '../api';
-import { ErrorNotice, Loading, Stat, Table } from '../components/ui';
+import { ErrorNotice, Loading, Pair, Stat, Table } from '../components/ui';
 import { count, percent } from '../format';
 import { useLoad } from '../hooks';
 import type { InstanceCount, Language, RuntimeKind } from '../types';
@@ -60,8 +60,8 @@ export function SystemPage() {
       {!pool ? <Loading /> : (
         <>
           <div class="stats">
-            <Stat label="Instances" value={`${count(pool.total_instances)} / ${count(pool.max_instances)}`} />
-            <Stat label="Memory reserved" value={`${count(pool.memory_reserved_mb)} / ${count(pool.memory_budget_mb)} MB`} />
+            <Stat label="Instances" value={<Pair first={count(pool.total_instances)} second={count(pool.max_instances)} />} />
+            <Stat label="Memory reserved" value={<Pair first={`${count(pool.memory_reserved_mb)}`} second={`${count(pool.memory_budget_mb)} MB`} />} />
             <Stat label="Queue" value={count(pool.queue_length)} detail="invocations waiting for a slot" />
             <Stat label="Warm hit rate" value={percent(pool.hit_rate)}
               detail={`${count(pool.starts.warm)} warm · ${count(pool.starts.prewarmed)} pre-warmed · ${count(pool.starts.cold)} cold`} />
@@ -85,7 +85,7 @@ export function SystemPage() {
         <div class="stats">
           <Stat label="CPU" value={host.cpu_usage_percent === null ? '—' : `${host.cpu_usage_percent.toFixed(0)} %`}
             detail={`${host.cpus} CPUs · load ${host.load_average.map((l) => l.toFixed(2)).join(' ')}`} />
-          <Stat label="Memory used" value={`${count(host.memory_total_mb - host.memory_available_mb)} / ${count(host.memory_total_mb)} MB`}
+          <Stat label="Memory used" value={<Pair first={count(host.memory_total_mb - host.memory_available_mb)} second={`${count(host.memory_total_mb)} MB`} />}
             detail={`${count(host.memory_available_mb)} MB available`} />
         </div>
       )}

@@ -9,20 +9,22 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::api::error::{ApiError, ErrorBody};
-use crate::api::{AppState, JsonBody, session_cookie};
-use crate::auth::session::{COOKIE, CSRF_HEADER, csrf_matches, csrf_proof};
-use crate::auth::{AuthError, Caller, Credentials, IssuedToken, SignIn, TokenInfo, User};
+use super::auth::Me;
+use super::error::{ApiError, ErrorBody};
+use super::{AppState, JsonBody};
+use crate::auth::session::{COOKIE, CSRF_HEADER, SECURE_COOKIE, csrf_matches, csrf_proof};
+use crate::auth::{AuthError, Caller, Credentials, SignIn, TokenInfo};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/auth/session", get(current).post(sign_in).delete(sign_out))
 }
 
-/// `POST /auth/session`: a user name and password, or an API token.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /auth/session`: a user name and password, or an API token. (No `Debug`: it holds
+/// secrets.)
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     pub username: Option<String>,
@@ -32,43 +34,15 @@ pub struct SignInRequest {
 }
 
 /// The signed-in browser: who it is and the proof its changes must carry.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionAnswer {
-    pub user: SessionUser,
+    pub user: Me,
     /// `false` when the server runs without authentication (`--no-auth`).
     pub auth: bool,
     /// Send it as `X-Kindling-CSRF` with every request that changes something.
     pub csrf_token: Option<String>,
     /// The session as listed with the user's tokens (`null` without authentication).
     pub session: Option<TokenInfo>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SessionUser {
-    pub id: String,
-    pub username: String,
-    /// `admin` or `user`.
-    pub role: &'static str,
-}
-
-impl From<&User> for SessionUser {
-    fn from(user: &User) -> Self {
-        Self {
-            id: user.id.clone(),
-            username: user.username.clone(),
-            role: user.role.as_str(),
-        }
-    }
-}
-
-impl From<Caller> for SessionUser {
-    fn from(caller: Caller) -> Self {
-        Self {
-            id: caller.user,
-            username: caller.name,
-            role: if caller.admin { "admin" } else { "user" },
-        }
-    }
 }
 
 /// Sign a browser in. The answer sets the session cookie (HttpOnly, `SameSite=Strict`) and
@@ -94,7 +68,7 @@ pub async fn sign_in(
         ));
     }
     if !state.accounts.enabled() {
-        return Ok(Json(unauthenticated(&state).await?).into_response());
+        return Ok(([NOT_STORED], Json(unauthenticated(&state).await?)).into_response());
     }
     let sign_in = match input {
         SignInRequest {
@@ -114,18 +88,26 @@ pub async fn sign_in(
             ));
         }
     };
+    // Signing in again replaces the session this browser had: the old one ends with it.
+    if let Some(replaced) = session_cookie(&headers) {
+        state.accounts.close_session(replaced).await?;
+    }
     let (issued, user) = state
         .accounts
         .open_session(sign_in, &session_name(&headers))
         .await?;
-    let cookie = session_cookie_header(&issued, secure(&headers))?;
+    let cookie = set_cookie(
+        &issued.token,
+        issued.info.expires_at,
+        secure(&state, &headers),
+    )?;
     let answer = SessionAnswer {
-        user: SessionUser::from(&user),
+        user: Me::from(&Caller::from(&user)),
         auth: true,
         csrf_token: Some(csrf_proof(&issued.token)),
         session: Some(issued.info),
     };
-    Ok(([(header::SET_COOKIE, cookie)], Json(answer)).into_response())
+    Ok(([(header::SET_COOKIE, cookie)], [NOT_STORED], Json(answer)).into_response())
 }
 
 /// The browser's session: who is signed in, and its CSRF proof. `401` when none is.
@@ -134,18 +116,20 @@ pub async fn sign_in(
 pub async fn current(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<SessionAnswer>, ApiError> {
-    if !state.accounts.enabled() {
-        return Ok(Json(unauthenticated(&state).await?));
-    }
-    let text = session_cookie(&headers).ok_or(AuthError::MissingToken)?;
-    let record = state.accounts.session(text).await?;
-    Ok(Json(SessionAnswer {
-        user: SessionUser::from(&record.user),
-        auth: true,
-        csrf_token: Some(csrf_proof(text)),
-        session: Some(record.info.clone()),
-    }))
+) -> Result<Response, ApiError> {
+    let answer = if state.accounts.enabled() {
+        let text = session_cookie(&headers).ok_or(AuthError::MissingToken)?;
+        let record = state.accounts.session(text).await?;
+        SessionAnswer {
+            user: Me::from(&Caller::from(&record.user)),
+            auth: true,
+            csrf_token: Some(csrf_proof(text)),
+            session: Some(record.info.clone()),
+        }
+    } else {
+        unauthenticated(&state).await?
+    };
+    Ok(([NOT_STORED], Json(answer)).into_response())
 }
 
 /// Sign the browser out: the session ends on the server and the cookie is cleared. Needs the
@@ -165,30 +149,68 @@ pub async fn sign_out(
         }
         state.accounts.close_session(text).await?;
     }
-    let cleared = format!(
-        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{}",
-        if secure(&headers) { "; Secure" } else { "" }
-    );
-    let cleared = HeaderValue::from_str(&cleared).map_err(ApiError::internal)?;
+    let cleared = set_cookie("", Some(Utc::now()), secure(&state, &headers))?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cleared)]).into_response())
 }
 
 /// Without authentication everyone is the first administrator and nobody signs in.
 async fn unauthenticated(state: &AppState) -> Result<SessionAnswer, ApiError> {
     Ok(SessionAnswer {
-        user: state.accounts.authenticate(None).await?.into(),
+        user: Me::from(&state.accounts.authenticate(None).await?),
         auth: false,
         csrf_token: None,
         session: None,
     })
 }
 
-/// Whether the browser reached the server over HTTPS (through a proxy that says so): the cookie
-/// is then marked `Secure`. On plain HTTP (loopback, a LAN) a `Secure` cookie would be dropped.
-fn secure(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
+/// Answers that carry a session's CSRF proof are kept by no cache.
+const NOT_STORED: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
+
+/// Whether the session cookie is `Secure` (and named `__Host-…`, which no other site and no
+/// other path can set): when `accounts.secure_cookies` says the server is reached over HTTPS, or
+/// a proxy says this request came over HTTPS. On plain HTTP (loopback, a LAN) a `Secure` cookie
+/// would be dropped by the browser.
+fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    state.accounts.secure_cookies()
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// The `Set-Cookie` header that gives the browser `token` until `expires_at` (`None`: for the
+/// browser's session only); an expiry in the past clears the cookie.
+fn set_cookie(
+    token: &str,
+    expires_at: Option<DateTime<Utc>>,
+    secure: bool,
+) -> Result<HeaderValue, ApiError> {
+    let name = if secure { SECURE_COOKIE } else { COOKIE };
+    let max_age = expires_at
+        .map(|expiry| format!("; Max-Age={}", (expiry - Utc::now()).num_seconds().max(0)))
+        .unwrap_or_default();
+    let cookie = format!(
+        "{name}={token}; Path=/{max_age}; HttpOnly; SameSite=Strict{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).map_err(ApiError::internal)
+}
+
+/// The browser session token in a request's `Cookie` headers, if any: the `__Host-` cookie
+/// first, which only this server, over HTTPS, can have set.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    let cookies = || {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+    };
+    [SECURE_COOKIE, COOKIE].into_iter().find_map(|wanted| {
+        cookies()
+            .find(|(name, _)| *name == wanted)
+            .map(|(_, value)| value.trim_matches('"'))
+    })
 }
 
 /// What a session is called in the user's list: the browser and system it was opened from, as
@@ -227,19 +249,6 @@ fn session_name(headers: &HeaderMap) -> String {
         (None, Some(system)) => format!("a browser on {system}"),
         (None, None) => "browser session".to_owned(),
     }
-}
-
-fn session_cookie_header(issued: &IssuedToken, secure: bool) -> Result<HeaderValue, ApiError> {
-    let max_age = issued
-        .info
-        .expires_at
-        .map_or(0, |expiry| (expiry - Utc::now()).num_seconds().max(0));
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",
-        issued.token,
-        if secure { "; Secure" } else { "" }
-    );
-    HeaderValue::from_str(&cookie).map_err(ApiError::internal)
 }
 
 #[cfg(test)]
