@@ -14,10 +14,9 @@ use comfy_table::Table;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use crate::agents::Language;
 use crate::auth::ADMIN_TOKEN_FILE;
 use crate::config::Config;
-use crate::runtimes::RuntimeKind;
+use crate::model::{Language, RuntimeKind};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {

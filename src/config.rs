@@ -7,7 +7,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::runtimes::RuntimeKind;
+use crate::model::RuntimeKind;
 
 /// Everything `kindling serve` can be told. Field names are the TOML keys; nested tables map to
 /// `KINDLING_<TABLE>__<KEY>` environment variables (e.g. `KINDLING_SANDBOX__PIDS_MAX=256`).

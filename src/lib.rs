@@ -30,14 +30,17 @@
 //!   administrator is made on first start.
 //! - [`dashboard`] — the web UI at `/`: the page and its files, built from `web/` and embedded
 //!   by `build.rs`. It signs in through `api::session` (`/auth/session`, an HttpOnly cookie).
-//! - [`functions`] — what a function is, validation, and the registry that keeps them.
-//! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`,
-//!   concurrency gates), outcomes, bounded logs; a maintenance task keeps the pool in shape.
+//! - [`model`] — the records every layer shares (function version, invocation, user, token) and
+//!   their vocabulary (language, runtime, status, start kind); it imports no other module.
+//! - [`functions`] — validation of what users send, and the registry that keeps functions.
+//! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`;
+//!   its ledger, gates and census), bounded logs; a maintenance task keeps the pool in shape. It
+//!   tells an [`engine::Observer`] what it did (the Prometheus exposition is one).
 //! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups), `docker` (the
 //!   Docker Engine API; with runsc it is `gvisor`) and a test fake.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
-//!   the host's state, and the Prometheus exposition.
+//!   the host's state, and the Prometheus exposition (an observer of the engine).
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
 //! - [`bench`] — `kindling bench`, the benchmark harness; [`sync`] — poison-tolerant locks.
 
@@ -89,6 +92,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod functions;
 pub mod metrics;
+pub mod model;
 pub mod runtimes;
 pub mod server;
 pub mod store;

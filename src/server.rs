@@ -19,9 +19,10 @@ use crate::dashboard;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::metrics::prometheus::{Exposition, Recorder};
+use crate::model::RuntimeKind;
+use crate::runtimes::Runtime;
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
-use crate::runtimes::{Runtime, RuntimeKind};
 use crate::store::{InvocationWriter, Store, StoreError};
 
 /// Why the server could not start.
@@ -117,7 +118,10 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         state: AppState {
             registry,
             accounts: Arc::new(accounts),
-            exposition: Arc::new(Exposition::new(&recorder, engine.clone())),
+            exposition: Arc::new(Exposition::new(&recorder, {
+                let engine = engine.clone();
+                move || engine.pool()
+            })),
             host: Arc::default(),
             engine,
             store,

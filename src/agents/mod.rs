@@ -5,7 +5,7 @@
 
 pub mod protocol;
 
-use serde::{Deserialize, Serialize};
+pub use crate::model::Language;
 
 const PYTHON_AGENT: &str = include_str!("python.py");
 const NODE_AGENT: &str = include_str!("node.js");
@@ -23,31 +23,6 @@ pub const AGENT_ENV: &[&str] = &[
     "LANG=C.UTF-8",
     "PYTHONDONTWRITEBYTECODE=1",
 ];
-
-/// A language functions can be written in.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    Python,
-    Javascript,
-}
-
-named_enum!(Language, "language", {
-    Python => "python" | "python3" | "py",
-    Javascript => "javascript" | "js" | "node" | "nodejs",
-});
 
 impl Language {
     /// The command line that starts this language's agent with `interpreter`, through `/bin/sh`

@@ -2,32 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::FunctionError;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Longest frame the engine accepts from an agent; anything longer is a protocol error.
 pub const MAX_FRAME_BYTES: usize = 8 * 1024 * 1024;
-
-/// What a function returned or raised, in AWS Lambda's shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct FunctionError {
-    pub error_type: String,
-    pub error_message: String,
-    #[serde(default)]
-    pub stack_trace: Vec<String>,
-}
-
-impl FunctionError {
-    /// An error raised by the platform rather than by the function's own code.
-    pub fn platform(error_type: &str, message: impl Into<String>) -> Self {
-        Self {
-            error_type: error_type.to_owned(),
-            error_message: message.into(),
-            stack_trace: Vec::new(),
-        }
-    }
-}
 
 /// How the agent runs the loaded code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, Caller, JsonBody, QueryParams};
-use crate::auth::{Credentials, IssuedToken, NewToken, NewUser, TokenInfo, User};
+use crate::auth::{Credentials, IssuedToken, NewToken, NewUser};
+use crate::model::{TokenInfo, User};
 
 /// The routes anyone may call.
 pub fn public_routes() -> Router<AppState> {

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::error::ApiError;
 use super::{AppState, Caller, JsonBody};
-use crate::functions::{Function, FunctionInput};
+use crate::functions::FunctionInput;
+use crate::model::Function;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -9,9 +9,8 @@ use axum::routing::get;
 use serde::Serialize;
 
 use super::AppState;
-use crate::agents::Language;
 use crate::engine::PoolSnapshot;
-use crate::runtimes::RuntimeKind;
+use crate::model::{Language, RuntimeKind};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/health", get(health))

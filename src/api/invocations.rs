@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, Caller, EventBody, JsonBody, QueryParams, event_from_value};
-use crate::engine::{InvokeRequest, Status};
-use crate::runtimes::RuntimeKind;
-use crate::store::{Invocation, InvocationFilter};
+use crate::engine::InvokeRequest;
+use crate::model::{Invocation, RuntimeKind, Status};
+use crate::store::InvocationFilter;
 
 /// Longest batch accepted by `POST /functions/invoke`.
 const MAX_BATCH: usize = 1000;

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, Caller, QueryParams};
 use crate::engine::PoolSnapshot;
-use crate::functions::Function;
 use crate::metrics::host::Host;
 use crate::metrics::prometheus::CONTENT_TYPE;
 use crate::metrics::{
     self, Activity, FunctionMetrics, Known, Summary, TimeSeries, Window, WindowError,
 };
+use crate::model::Function;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -34,10 +34,10 @@ use crate::auth::session::CSRF_HEADER;
 use crate::auth::{Accounts, AuthError};
 use crate::config::Limits;
 use crate::engine::Engine;
-use crate::functions::{Function, Registry};
+use crate::functions::Registry;
 use crate::metrics::host::HostSampler;
 use crate::metrics::prometheus::Exposition;
-use crate::runtimes::RuntimeKind;
+use crate::model::{Function, RuntimeKind};
 use crate::store::Store;
 
 use self::error::ApiError;

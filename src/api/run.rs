@@ -19,8 +19,8 @@ use super::error::ApiError;
 use super::invocations::INVOCATION_ID_HEADER;
 use super::{AppState, Caller, RawBody, event_from_value};
 use crate::auth::session;
-use crate::engine::{InvokeRequest, Status};
-use crate::store::Invocation;
+use crate::engine::InvokeRequest;
+use crate::model::{Invocation, Status};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/run/{*route}", any(run))

@@ -13,8 +13,7 @@ use super::error::{ApiError, ErrorBody};
 use super::invocations::{self, Answer, BatchAnswer, BatchItem, ListParams, run_batch, run_one};
 use super::{AppState, Caller, JsonBody, QueryParams, RawBody, event_from_bytes, event_from_value};
 use crate::engine::InvokeRequest;
-use crate::runtimes::RuntimeKind;
-use crate::store::Invocation;
+use crate::model::{Invocation, RuntimeKind};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -16,7 +16,8 @@ use super::auth::Me;
 use super::error::{ApiError, ErrorBody};
 use super::{AppState, JsonBody};
 use crate::auth::session::{COOKIE, CSRF_HEADER, SECURE_COOKIE, csrf_matches, csrf_proof};
-use crate::auth::{AuthError, Caller, Credentials, SignIn, TokenInfo};
+use crate::auth::{AuthError, Caller, Credentials, SignIn};
+use crate::model::TokenInfo;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/auth/session", get(current).post(sign_in).delete(sign_out))

@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
 use super::read_password;
-use crate::auth::{Accounts, IssuedToken, Role};
+use crate::auth::{Accounts, IssuedToken};
 use crate::config::{Config, Overrides};
+use crate::model::Role;
 use crate::store::Store;
 
 /// Where the server keeps its data.

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Overrides};
-use crate::runtimes::RuntimeKind;
+use crate::model::RuntimeKind;
 use crate::runtimes::sandbox::{self, HELPER_SUBCOMMAND};
 
 #[derive(Parser)]

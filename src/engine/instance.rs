@@ -11,15 +11,13 @@ use tokio::io::AsyncWriteExt;
 
 use tokio_util::codec::{FramedRead, LinesCodec};
 
+use super::ledger::Slot;
 use super::logs::LogTail;
 use super::output::Output;
-use super::pool::Slot;
-use crate::agents::Language;
-use crate::agents::protocol::{self, FunctionError, MAX_FRAME_BYTES, Reply};
+use crate::agents::protocol::{self, MAX_FRAME_BYTES, Reply};
+use crate::model::{FunctionError, Language, RuntimeKind, Status};
 use crate::runtimes::InstanceSpec;
-use crate::runtimes::{
-    BoxRead, BoxWrite, InstanceControl, Runtime, RuntimeKind, Spawned, StartError, Usage,
-};
+use crate::runtimes::{BoxRead, BoxWrite, InstanceControl, Runtime, Spawned, StartError, Usage};
 
 /// How long the end-of-output marker may trail the reply before the logs are taken as they are.
 const MARKER_GRACE: Duration = Duration::from_millis(500);
@@ -177,8 +175,7 @@ impl Instance {
         &mut self,
         failure: &Failure,
         timeout: Duration,
-    ) -> (super::Status, FunctionError) {
-        use super::Status;
+    ) -> (Status, FunctionError) {
         let out_of_memory = matches!(failure, Failure::Died) && self.control.out_of_memory().await;
         match failure {
             Failure::Timeout => (

@@ -14,9 +14,13 @@
 //! A maintenance task keeps the pool in shape: it refills generic instances, retires idle ones
 //! past their keep-alive or found dead, and keeps each function's `min_warm` instances ready.
 
+mod census;
+mod gate;
 mod instance;
+mod ledger;
+mod limits;
 mod logs;
-mod outcome;
+mod maintenance;
 mod output;
 mod pool;
 
@@ -30,20 +34,24 @@ use serde_json::value::RawValue;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::agents::Language;
-use crate::agents::protocol::{self, FunctionError, FunctionMeta, Reply, ResultOutcome};
+use crate::agents::protocol::{self, FunctionMeta, Reply, ResultOutcome};
 use crate::config::Limits;
-use crate::functions::{Function, Registry, VersionKey, registry::Scope};
-use crate::metrics::prometheus::Recorder;
-use crate::runtimes::{InstanceSpec, Runtime, RuntimeKind, StartError};
-use crate::store::{Invocation, InvocationWriter, StoreError};
-use crate::sync::lock;
+use crate::functions::{Registry, registry::Scope};
+use crate::model::{
+    Function, FunctionError, Invocation, Language, RuntimeKind, StartKind, Status, VersionKey,
+};
+use crate::runtimes::{InstanceSpec, Runtime, StartError, Usage};
+use crate::store::{InvocationWriter, StoreError};
 
+use census::Mark;
+pub use census::{PoolSnapshot, StartCounts};
+pub use gate::Throttled;
 pub use instance::{BootError, Failure, Instance};
+use ledger::Slot;
+pub use limits::PoolLimits;
 pub use logs::LogTail;
-pub use outcome::{StartKind, Status};
-use pool::{Mark, Pool, PoolKey, Slot};
-pub use pool::{PoolLimits, PoolSnapshot, StartCounts, Throttled};
+use maintenance::Provisioning;
+use pool::{Pool, PoolKey};
 
 /// How long an instance may take to start its agent.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,6 +89,13 @@ pub enum InvokeError {
     Failed(String),
 }
 
+/// Hears what the engine did, as it happens (the Prometheus exposition is one): the engine tells,
+/// and knows nothing of who listens.
+pub trait Observer: Send + Sync {
+    /// An invocation was recorded.
+    fn invoked(&self, invocation: &Invocation);
+}
+
 /// A runtime, or why this host cannot offer it.
 pub type RuntimeSlot = Result<Arc<dyn Runtime>, String>;
 
@@ -96,8 +111,8 @@ struct Inner {
     pool: Pool,
     registry: Arc<Registry>,
     writer: InvocationWriter,
-    /// Counts every recorded invocation for `/metrics`.
-    recorder: Arc<Recorder>,
+    /// Told of every recorded invocation.
+    observer: Arc<dyn Observer>,
     limits: Limits,
     /// Invocations in flight, instances being killed, the maintenance task; shutdown waits.
     tasks: TaskTracker,
@@ -105,11 +120,6 @@ struct Inner {
     next_instance: AtomicU64,
     /// Functions whose `min_warm` instances are being started, or failed to start lately.
     provisioning: Mutex<HashMap<VersionKey, Provisioning>>,
-}
-
-enum Provisioning {
-    Running,
-    Failed(Instant),
 }
 
 /// An instance ready to run an invocation, and how it was obtained.
@@ -127,6 +137,28 @@ enum Refusal {
     Unavailable(String),
     /// Starting or loading failed: the invocation ends so, having started this way.
     Failed(Ending, StartKind),
+}
+
+/// What running an invocation came to, before it is recorded.
+struct Ran {
+    ending: Ending,
+    start: StartKind,
+    init_ms: Option<f64>,
+    duration_ms: f64,
+    usage: Option<Usage>,
+}
+
+impl Ran {
+    /// No instance could be started or loaded for it.
+    fn failed_to_start(ending: Ending, start: StartKind) -> Self {
+        Self {
+            ending,
+            start,
+            init_ms: None,
+            duration_ms: 0.0,
+            usage: None,
+        }
+    }
 }
 
 /// How an invocation ended, before it is recorded.
@@ -154,7 +186,7 @@ impl Engine {
         runtimes: BTreeMap<RuntimeKind, RuntimeSlot>,
         registry: Arc<Registry>,
         writer: InvocationWriter,
-        recorder: Arc<Recorder>,
+        observer: Arc<dyn Observer>,
         limits: Limits,
         pool: PoolLimits,
     ) -> Self {
@@ -190,7 +222,7 @@ impl Engine {
             pool,
             registry,
             writer,
-            recorder,
+            observer,
             limits,
             tasks,
             stop: CancellationToken::new(),
@@ -255,7 +287,7 @@ impl Engine {
     /// Kills the idle instances of a deleted function and forgets its concurrency gate.
     pub fn forget(&self, function_id: &str) {
         self.inner.pool.retire(function_id);
-        self.inner.pool.forget(function_id);
+        self.inner.pool.gates.forget(function_id);
     }
 
     /// Waits for invocations in flight, then kills every instance.
@@ -297,14 +329,7 @@ impl Inner {
         }
     }
 
-    /// Checks every runtime that can change its mind (all of them; the sandbox answers at once).
-    async fn check_runtimes(&self) {
-        for runtime in self.runtimes.values().flatten() {
-            let answer = runtime.check().await;
-            self.set_health(runtime.kind(), answer);
-        }
-    }
-
+    /// One invocation, in order: past the function's gate, onto an instance, run, recorded.
     async fn run(
         &self,
         function: Arc<Function>,
@@ -312,12 +337,11 @@ impl Inner {
         request: InvokeRequest,
     ) -> Result<Arc<Invocation>, InvokeError> {
         let started_at = Utc::now();
-        let timeout = Duration::from_secs(function.timeout.into());
         let mut logs = LogTail::new(self.limits.log_tail_bytes);
         let capacity = function
             .max_concurrency
             .unwrap_or(self.pool.limits.max_concurrency);
-        let permit = match self.pool.admit(&function.id, capacity).await {
+        let permit = match self.pool.gates.admit(&function.id, capacity).await {
             Ok(permit) => permit,
             Err(refusal) => {
                 return self
@@ -326,72 +350,78 @@ impl Inner {
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
-        let (ending, start, init_ms, duration_ms, usage) =
-            match self.acquire(&function, runtime.as_ref(), &mut logs).await {
-                Err(Refusal::Throttled(refusal)) => {
-                    return self
-                        .refuse(&function, runtime.kind(), started_at, refusal)
-                        .await;
-                }
-                Err(Refusal::Unavailable(reason)) => {
-                    return Err(InvokeError::RuntimeUnavailable {
-                        runtime: runtime.kind(),
-                        reason,
-                    });
-                }
-                Err(Refusal::Failed(ending, start)) => (ending, Some(start), None, 0.0, None),
-                Ok(Acquired {
-                    mut instance,
-                    start,
-                    init_ms,
-                    _busy,
-                }) => {
-                    let before = instance.usage();
-                    let began = Instant::now();
-                    let ending = self
-                        .run_on(
-                            &mut instance,
-                            &function,
-                            &invocation_id,
-                            &request,
-                            timeout,
-                            &mut logs,
-                        )
-                        .await;
-                    let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
-                    let usage = before
-                        .zip(instance.usage())
-                        .map(|(before, after)| after.since(before));
-                    self.release(instance, &function, ending.is_ok());
-                    (
-                        ending.unwrap_or_else(|e| e),
-                        Some(start),
-                        init_ms,
-                        duration_ms,
-                        usage,
-                    )
-                }
-            };
+        let ran = match self.acquire(&function, runtime.as_ref(), &mut logs).await {
+            Ok(acquired) => {
+                self.execute(acquired, &function, &invocation_id, &request, &mut logs)
+                    .await
+            }
+            Err(Refusal::Failed(ending, start)) => Ran::failed_to_start(ending, start),
+            Err(Refusal::Throttled(refusal)) => {
+                return self
+                    .refuse(&function, runtime.kind(), started_at, refusal)
+                    .await;
+            }
+            Err(Refusal::Unavailable(reason)) => {
+                return Err(InvokeError::RuntimeUnavailable {
+                    runtime: runtime.kind(),
+                    reason,
+                });
+            }
+        };
         drop(permit);
         self.record(Invocation {
-            status: ending.status,
-            result: ending.result,
-            error: ending.error,
+            status: ran.ending.status,
+            result: ran.ending.result,
+            error: ran.ending.error,
             logs: logs.into_text(),
-            start,
-            duration_ms,
-            init_ms,
-            peak_memory_bytes: usage.map(|u| u.peak_memory_bytes),
-            cpu_time_ms: usage.map(|u| u.cpu_ns as f64 / 1e6),
+            start: Some(ran.start),
+            duration_ms: ran.duration_ms,
+            init_ms: ran.init_ms,
+            peak_memory_bytes: ran.usage.map(|u| u.peak_memory_bytes),
+            cpu_time_ms: ran.usage.map(|u| u.cpu_ns as f64 / 1e6),
             ..not_run(&function, runtime.kind(), started_at, invocation_id)
         })
         .await
     }
 
+    /// Runs the invocation on the instance it got, measuring it, and hands the instance back.
+    async fn execute(
+        &self,
+        acquired: Acquired,
+        function: &Function,
+        invocation_id: &str,
+        request: &InvokeRequest,
+        logs: &mut LogTail,
+    ) -> Ran {
+        let Acquired {
+            mut instance,
+            start,
+            init_ms,
+            _busy,
+        } = acquired;
+        let before = instance.usage();
+        let began = Instant::now();
+        let ending = self
+            .run_on(&mut instance, function, invocation_id, request, logs)
+            .await;
+        let duration_ms = began.elapsed().as_secs_f64() * 1000.0;
+        let usage = before
+            .zip(instance.usage())
+            .map(|(before, after)| after.since(before));
+        self.release(instance, function, ending.is_ok());
+        Ran {
+            ending: ending.unwrap_or_else(|ending| ending),
+            start,
+            init_ms,
+            duration_ms,
+            usage,
+        }
+    }
+
     async fn record(&self, invocation: Invocation) -> Result<Arc<Invocation>, InvokeError> {
         let invocation = Arc::new(invocation);
         self.writer.record(invocation.clone()).await?;
-        self.recorder.observe(&invocation);
+        self.observer.invoked(&invocation);
         Ok(invocation)
     }
 
@@ -568,9 +598,9 @@ impl Inner {
         function: &Function,
         invocation_id: &str,
         request: &InvokeRequest,
-        timeout: Duration,
         logs: &mut LogTail,
     ) -> Result<Ending, Ending> {
+        let timeout = Duration::from_secs(function.timeout.into());
         let deadline = Instant::now() + timeout;
         let deadline_ms = (Utc::now() + timeout).timestamp_millis().max(0) as u64;
         let frame = protocol::encode(&protocol::Invoke {
@@ -634,136 +664,6 @@ impl Inner {
             .map_or(self.pool.limits.keep_alive, |secs| {
                 Duration::from_secs(secs.into())
             })
-    }
-
-    /// The maintenance task: until shutdown, keeps generic instances topped up, retires idle
-    /// ones that expired or died, and keeps `min_warm` instances of each function ready.
-    async fn maintain(self: Arc<Self>) {
-        loop {
-            self.check_runtimes().await;
-            self.pool.reap(|version| self.is_current(version));
-            self.refill().await;
-            self.provision();
-            tokio::select! {
-                _ = self.pool.wake.notified() => {}
-                _ = tokio::time::sleep(MAINTENANCE_PERIOD) => {}
-                _ = self.stop.cancelled() => return,
-            }
-        }
-    }
-
-    /// Starts generic instances until each runtime and language has `prewarm` of them, as long as
-    /// there is room without evicting anything.
-    async fn refill(&self) {
-        for kind in self.runtimes.keys() {
-            let Ok(runtime) = self.available(*kind) else {
-                continue;
-            };
-            for language in Language::ALL {
-                if runtime.supports(language).is_err() {
-                    continue;
-                }
-                let species = (runtime.kind(), language);
-                while !self.stop.is_cancelled()
-                    && self.pool.generic_count(species) < self.pool.limits.prewarm as usize
-                {
-                    let Some(slot) = self
-                        .pool
-                        .try_book(self.pool.limits.generic_memory_mb, false)
-                    else {
-                        return;
-                    };
-                    match self.boot(runtime.as_ref(), language, slot).await {
-                        Ok(instance) => self.pool.put_generic(instance),
-                        Err(e) => {
-                            tracing::warn!(runtime = %runtime.kind(), %language, error = %e, "pre-warming failed");
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Starts a provisioning task for each function short of its `min_warm` instances, unless
-    /// one is running for it or its last attempt failed less than `PROVISION_BACKOFF` ago. (Loading
-    /// a function's code may take up to its timeout: it must not hold up the maintenance task.)
-    fn provision(self: &Arc<Self>) {
-        let functions = self.registry.list(Scope::All);
-        lock(&self.provisioning).retain(|version, _| self.is_current(version));
-        for function in functions.into_iter().filter(|f| f.min_warm > 0) {
-            let Ok(runtime) = self.available(function.runtime) else {
-                continue;
-            };
-            if runtime.supports(function.language).is_err() {
-                continue;
-            }
-            let key = PoolKey {
-                version: function.version_key(),
-                runtime: runtime.kind(),
-            };
-            let missing =
-                (function.min_warm as usize).saturating_sub(self.pool.specialised_count(&key));
-            if missing == 0 {
-                continue;
-            }
-            {
-                let mut provisioning = lock(&self.provisioning);
-                match provisioning.get(&key.version) {
-                    Some(Provisioning::Running) => continue,
-                    Some(Provisioning::Failed(at)) if at.elapsed() < PROVISION_BACKOFF => continue,
-                    _ => {}
-                }
-                provisioning.insert(key.version.clone(), Provisioning::Running);
-            }
-            let inner = self.clone();
-            self.tasks.spawn(async move {
-                let provisioned = tokio::select! {
-                    provisioned = inner.provision_one(&function, runtime.as_ref(), &key, missing) => provisioned,
-                    () = inner.stop.cancelled() => Ok(()),
-                };
-                let mut provisioning = lock(&inner.provisioning);
-                match provisioned {
-                    Ok(()) => provisioning.remove(&key.version),
-                    Err(error) => {
-                        tracing::warn!(function = %function.name, %error, "provisioning an instance failed; retrying later");
-                        provisioning.insert(key.version.clone(), Provisioning::Failed(Instant::now()))
-                    }
-                };
-            });
-        }
-    }
-
-    /// Starts and loads `missing` instances of `function` into the pool.
-    async fn provision_one(
-        &self,
-        function: &Function,
-        runtime: &dyn Runtime,
-        key: &PoolKey,
-        missing: usize,
-    ) -> Result<(), String> {
-        for _ in 0..missing {
-            let slot = self
-                .pool
-                .try_book(function.memory_mb, true)
-                .ok_or("the pool has no room for it")?;
-            let mut instance = self
-                .boot(runtime, function.language, slot)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut logs = LogTail::new(self.limits.log_tail_bytes);
-            if let Err(ending) = self.load(&mut instance, function, &mut logs).await {
-                self.pool.discard(instance);
-                return Err(ending.error.map(|e| e.error_message).unwrap_or_default());
-            }
-            self.pool.put_idle(
-                key.clone(),
-                instance,
-                self.keep_alive(function),
-                function.min_warm,
-            );
-        }
-        Ok(())
     }
 }
 

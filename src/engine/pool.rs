@@ -1,25 +1,27 @@
-//! The pool of instances: generic ones started ahead of need (OpenWhisk's stem cells), idle
-//! specialised ones kept for their function version, the ledger that bounds how many there are and
-//! how much memory they reserve, and the per-function gates that bound concurrency.
+//! The pool of instances: generic ones started ahead of need (OpenWhisk's stem cells) and idle
+//! specialised ones kept for their function version — within the [`Ledger`]'s bounds, evicting
+//! the least recently used to make room — and the per-function [`Gates`].
 //!
 //! An idle specialised instance is only ever handed to invocations of the exact version and
 //! runtime it loaded; an instance that failed in any way never comes back here.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 
+use super::census::{
+    Census, Counters, InstanceCount, Mark, PoolSnapshot, SPECIES, Species, StartCounts, species_at,
+    species_index,
+};
+use super::gate::{Gates, Throttled};
 use super::instance::Instance;
-use super::outcome::StartKind;
-use crate::agents::Language;
-use crate::config::{InstanceConfig, PoolConfig};
-use crate::functions::VersionKey;
-use crate::runtimes::{InstanceLimits, RuntimeKind};
+use super::ledger::{Ledger, Slot};
+use super::limits::PoolLimits;
+use crate::model::{RuntimeKind, StartKind, VersionKey};
 use crate::sync::lock;
 
 /// What an idle specialised instance can serve.
@@ -27,139 +29,6 @@ use crate::sync::lock;
 pub struct PoolKey {
     pub version: VersionKey,
     pub runtime: RuntimeKind,
-}
-
-/// A kind of generic instance.
-pub type Species = (RuntimeKind, Language);
-
-/// The pool's limits, resolved from the settings.
-#[derive(Debug, Clone)]
-pub struct PoolLimits {
-    pub prewarm: u32,
-    pub keep_alive: Duration,
-    pub max_instances: usize,
-    pub memory_budget_mb: u64,
-    pub max_concurrency: u32,
-    pub queue_timeout: Duration,
-    pub max_queue: u32,
-    /// The memory limit generic instances start with, before they learn their function's.
-    pub generic_memory_mb: u32,
-    /// Every instance's other limits.
-    pub instance: InstanceConfig,
-}
-
-impl PoolLimits {
-    pub fn new(config: &PoolConfig, instance: InstanceConfig, generic_memory_mb: u32) -> Self {
-        let memory_budget_mb = if config.memory_budget_mb > 0 {
-            config.memory_budget_mb
-        } else {
-            host_memory_mb() / 2
-        };
-        Self {
-            prewarm: config.prewarm,
-            keep_alive: Duration::from_secs(config.keep_alive_secs.into()),
-            max_instances: config.max_instances as usize,
-            memory_budget_mb,
-            max_concurrency: config.max_concurrency,
-            queue_timeout: Duration::from_millis(config.queue_timeout_ms),
-            max_queue: config.max_queue,
-            generic_memory_mb,
-            instance,
-        }
-    }
-
-    /// The limits of an instance booked at `memory_mb`.
-    pub fn instance(&self, memory_mb: u32) -> InstanceLimits {
-        InstanceLimits {
-            memory_mb,
-            pids_max: self.instance.pids_max,
-            cpus: self.instance.cpus,
-            tmp_size_mb: self.instance.tmp_size_mb,
-        }
-    }
-}
-
-fn host_memory_mb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find_map(|line| line.strip_prefix("MemTotal:"))
-                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(4096, |kib| kib / 1024)
-}
-
-/// Counts every live instance and the memory they reserve, against the limits.
-#[derive(Debug)]
-struct Ledger {
-    instances: AtomicUsize,
-    reserved_mb: AtomicU64,
-    max_instances: usize,
-    budget_mb: u64,
-    /// Wakes invocations waiting for room.
-    freed: Notify,
-}
-
-impl Ledger {
-    /// Books one more instance of `memory_mb`, if it fits.
-    fn try_book(&self, memory_mb: u32) -> bool {
-        let booked = self
-            .instances
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_instances).then_some(n + 1)
-            })
-            .is_ok();
-        if booked && !self.try_grow(0, memory_mb) {
-            self.instances.fetch_sub(1, Ordering::AcqRel);
-            return false;
-        }
-        booked
-    }
-
-    /// Changes a booking from `from` to `to` megabytes, if the budget allows.
-    fn try_grow(&self, from: u32, to: u32) -> bool {
-        self.reserved_mb
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
-                let next = reserved - u64::from(from) + u64::from(to);
-                (to <= from || next <= self.budget_mb).then_some(next)
-            })
-            .is_ok()
-    }
-
-    fn release(&self, memory_mb: u32) {
-        self.instances.fetch_sub(1, Ordering::AcqRel);
-        self.reserved_mb
-            .fetch_sub(memory_mb.into(), Ordering::AcqRel);
-        self.freed.notify_waiters();
-    }
-}
-
-/// One instance's booking in the ledger; given back when dropped, i.e. when its instance is, or
-/// as soon as the instance is condemned.
-#[derive(Debug)]
-pub struct Slot {
-    ledger: Arc<Ledger>,
-    memory_mb: u32,
-    released: bool,
-}
-
-impl Slot {
-    pub fn memory_mb(&self) -> u32 {
-        self.memory_mb
-    }
-
-    fn release(&mut self) {
-        if !std::mem::replace(&mut self.released, true) {
-            self.ledger.release(self.memory_mb);
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.release();
-    }
 }
 
 /// An idle specialised instance.
@@ -176,107 +45,12 @@ struct State {
     generic: HashMap<Species, Vec<Instance>>,
 }
 
-/// Bounds one function's concurrency: a semaphore with its capacity and its queue.
-struct Gate {
-    permits: Arc<Semaphore>,
-    capacity: AtomicU32,
-    waiting: AtomicU32,
-}
-
-/// Why an invocation was refused.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct Throttled(pub String);
-
-/// How many instances are in each state, per runtime and language, and what the pool did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PoolSnapshot {
-    pub instances: Vec<InstanceCount>,
-    pub total_instances: usize,
-    pub max_instances: usize,
-    pub memory_reserved_mb: u64,
-    pub memory_budget_mb: u64,
-    /// Invocations waiting for a free slot right now.
-    pub queue_length: u64,
-    pub starts: StartCounts,
-    /// Warm starts over all starts.
-    pub hit_rate: f64,
-    pub throttled: u64,
-    /// Idle instances removed to make room.
-    pub evicted: u64,
-    /// Idle instances retired after their keep-alive.
-    pub expired: u64,
-}
-
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct InstanceCount {
-    pub runtime: RuntimeKind,
-    pub language: Language,
-    /// `idle` (specialised, waiting for its function), `prewarmed` (generic), `busy`, `starting`.
-    pub state: &'static str,
-    pub count: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct StartCounts {
-    pub warm: u64,
-    pub prewarmed: u64,
-    pub cold: u64,
-}
-
-/// Per species, how many instances are busy and how many are starting.
-#[derive(Default)]
-struct Census {
-    busy: [AtomicUsize; SPECIES],
-    starting: [AtomicUsize; SPECIES],
-}
-
-const SPECIES: usize = RuntimeKind::ALL.len() * Language::ALL.len();
-
-fn species_index((runtime, language): Species) -> usize {
-    runtime as usize * Language::ALL.len() + language as usize
-}
-
-fn species_at(index: usize) -> Species {
-    (
-        RuntimeKind::ALL[index / Language::ALL.len()],
-        Language::ALL[index % Language::ALL.len()],
-    )
-}
-
-/// Counts an instance as busy or starting for as long as it lives.
-pub struct Mark {
-    census: Arc<Census>,
-    index: usize,
-    starting: bool,
-}
-
-impl Drop for Mark {
-    fn drop(&mut self) {
-        let counts = if self.starting {
-            &self.census.starting
-        } else {
-            &self.census.busy
-        };
-        counts[self.index].fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    warm: AtomicU64,
-    prewarmed: AtomicU64,
-    cold: AtomicU64,
-    throttled: AtomicU64,
-    evicted: AtomicU64,
-    expired: AtomicU64,
-}
-
 pub struct Pool {
     pub limits: PoolLimits,
     ledger: Arc<Ledger>,
     state: Mutex<State>,
-    gates: Mutex<HashMap<Arc<str>, Arc<Gate>>>,
+    /// Each function's concurrency gate.
+    pub gates: Gates,
     census: Arc<Census>,
     counters: Counters,
     /// Wakes the maintainer: a generic instance was taken, or something changed.
@@ -295,60 +69,14 @@ impl Pool {
                 budget_mb: limits.memory_budget_mb,
                 freed: Notify::new(),
             }),
+            gates: Gates::new(limits.max_queue, limits.queue_timeout),
             limits,
             state: Mutex::default(),
-            gates: Mutex::default(),
             census: Arc::default(),
             counters: Counters::default(),
             wake: Notify::new(),
             tasks,
         }
-    }
-
-    /// Admits one invocation of a function whose concurrency is capped at `capacity`: at once if
-    /// below it, after waiting in its queue otherwise, or not at all.
-    pub async fn admit(
-        &self,
-        function_id: &Arc<str>,
-        capacity: u32,
-    ) -> Result<OwnedSemaphorePermit, Throttled> {
-        let gate = lock(&self.gates)
-            .entry(function_id.clone())
-            .or_insert_with(|| Arc::new(Gate::new(capacity)))
-            .clone();
-        gate.resize(capacity);
-        if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        let refuse = || {
-            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-            Throttled(format!(
-                "the function is at its concurrency limit of {capacity} and {} invocations are waiting; retry later",
-                gate.waiting.load(Ordering::Relaxed)
-            ))
-        };
-        if gate.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.max_queue {
-            gate.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(refuse());
-        }
-        let waited = tokio::time::timeout(
-            self.limits.queue_timeout,
-            gate.permits.clone().acquire_owned(),
-        )
-        .await;
-        gate.waiting.fetch_sub(1, Ordering::AcqRel);
-        match waited {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(refuse()),
-        }
-    }
-
-    /// Invocations of `function_id` running right now.
-    fn running(&self, function_id: &str) -> usize {
-        lock(&self.gates).get(function_id).map_or(0, |gate| {
-            (gate.capacity.load(Ordering::Acquire) as usize)
-                .saturating_sub(gate.permits.available_permits())
-        })
     }
 
     /// The most recently used live idle instance for `key`.
@@ -584,11 +312,6 @@ impl Pool {
         self.discard_all(retired);
     }
 
-    /// Forgets a deleted function's concurrency gate.
-    pub fn forget(&self, function_id: &str) {
-        lock(&self.gates).remove(function_id);
-    }
-
     /// Kills idle instances past their keep-alive (beyond their function's `min_warm`), idle
     /// instances of versions that are no longer current (one may come back from an invocation
     /// just after its function changed), and idle or generic instances that died.
@@ -652,7 +375,7 @@ impl Pool {
     /// Specialised instances of `key`, idle or running an invocation of its function.
     pub fn specialised_count(&self, key: &PoolKey) -> usize {
         let idle = lock(&self.state).specialised.get(key).map_or(0, Vec::len);
-        idle + self.running(&key.version.function_id)
+        idle + self.gates.running(&key.version.function_id)
     }
 
     /// Counts an instance of `species` as busy until the mark is dropped.
@@ -735,10 +458,7 @@ impl Pool {
             })
             .collect();
         instances.sort_by_key(|c| (c.runtime, c.language, c.state));
-        let queue_length = lock(&self.gates)
-            .values()
-            .map(|gate| u64::from(gate.waiting.load(Ordering::Relaxed)))
-            .sum();
+        let queue_length = self.gates.waiting();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let starts = StartCounts {
             warm: load(&self.counters.warm),
@@ -759,40 +479,9 @@ impl Pool {
                 starts.warm as f64 / all_starts as f64
             },
             starts,
-            throttled: load(&self.counters.throttled),
+            throttled: load(&self.counters.throttled) + load(&self.gates.throttled),
             evicted: load(&self.counters.evicted),
             expired: load(&self.counters.expired),
-        }
-    }
-}
-
-impl Gate {
-    fn new(capacity: u32) -> Self {
-        Self {
-            permits: Arc::new(Semaphore::new(capacity as usize)),
-            capacity: AtomicU32::new(capacity),
-            waiting: AtomicU32::new(0),
-        }
-    }
-
-    /// Makes the gate admit `capacity` at once. Invocations already running keep their permits:
-    /// a lower limit takes the permits back as they return.
-    fn resize(&self, capacity: u32) {
-        let before = self.capacity.swap(capacity, Ordering::AcqRel);
-        if capacity > before {
-            self.permits.add_permits((capacity - before) as usize);
-        } else if capacity < before {
-            let surplus = (before - capacity) as usize;
-            let taken = self.permits.forget_permits(surplus);
-            if taken < surplus {
-                let permits = self.permits.clone();
-                tokio::spawn(async move {
-                    if let Ok(returned) = permits.acquire_many_owned((surplus - taken) as u32).await
-                    {
-                        returned.forget();
-                    }
-                });
-            }
         }
     }
 }

@@ -6,11 +6,10 @@ use std::sync::{Arc, RwLock};
 
 use chrono::Utc;
 
-use super::Function;
 use super::validate::{self, Draft, FunctionInput, ValidationError};
 use crate::blobs::Blobs;
 use crate::config::Limits;
-use crate::runtimes::RuntimeKind;
+use crate::model::{Function, RuntimeKind};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

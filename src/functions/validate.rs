@@ -4,10 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Function;
-use crate::agents::Language;
 use crate::config::Limits;
-use crate::runtimes::RuntimeKind;
+use crate::model::{Function, Language, RuntimeKind};
 
 /// The body of `POST /functions` and `PUT /functions/{id}`. On update every field is optional
 /// and a missing one keeps its current value; `route: null` removes the route.

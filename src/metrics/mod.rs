@@ -17,7 +17,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::engine::{StartCounts, Status};
+use crate::engine::StartCounts;
+
+use crate::model::Status;
 use crate::store::{InvocationTotals, MetricsFilter, MinuteTotals, Store, StoreError};
 
 /// The percentiles reported, in per mille (integers, so that ranks are exact).
@@ -600,9 +602,10 @@ mod tests {
     use chrono::{DurationRound, TimeDelta};
 
     use super::*;
-    use crate::engine::{StartKind, Status};
-    use crate::runtimes::RuntimeKind;
-    use crate::store::{Invocation, InvocationWriter};
+    use crate::model::Invocation;
+    use crate::model::RuntimeKind;
+    use crate::model::{StartKind, Status};
+    use crate::store::InvocationWriter;
 
     #[test]
     fn nearest_ranks() {

@@ -13,10 +13,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::agents::Language;
-use crate::engine::{Engine, PoolSnapshot, StartKind};
-use crate::runtimes::RuntimeKind;
-use crate::store::Invocation;
+use crate::engine::{Observer, PoolSnapshot};
+use crate::model::{Invocation, Language, RuntimeKind, StartKind};
 
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
@@ -89,9 +87,9 @@ impl Default for Recorder {
     }
 }
 
-impl Recorder {
+impl Observer for Recorder {
     /// Counts one recorded invocation.
-    pub fn observe(&self, invocation: &Invocation) {
+    fn invoked(&self, invocation: &Invocation) {
         let function = || invocation.function_name.clone();
         let function_id = || invocation.function_id.to_string();
         let runtime = invocation.runtime.as_str();
@@ -145,7 +143,12 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    pub fn new(recorder: &Recorder, engine: Engine) -> Self {
+    /// The exposition of `recorder`'s series and of the pool's state, which `pool` reads at
+    /// each scrape.
+    pub fn new(
+        recorder: &Recorder,
+        pool: impl Fn() -> PoolSnapshot + Send + Sync + 'static,
+    ) -> Self {
         let mut registry = Registry::default();
         registry.register(
             "kindling_invocations",
@@ -172,7 +175,7 @@ impl Exposition {
             "The most memory one invocation used (cgroup accounting)",
             recorder.peak_memory.clone(),
         );
-        registry.register_collector(Box::new(PoolCollector(engine)));
+        registry.register_collector(Box::new(PoolCollector(Box::new(pool))));
         Self { registry }
     }
 
@@ -185,7 +188,7 @@ impl Exposition {
 }
 
 /// The pool's state, read at each scrape.
-struct PoolCollector(Engine);
+struct PoolCollector(Box<dyn Fn() -> PoolSnapshot + Send + Sync>);
 
 impl fmt::Debug for PoolCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,7 +201,7 @@ const INSTANCE_STATES: [&str; 4] = ["idle", "prewarmed", "busy", "starting"];
 
 impl Collector for PoolCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let pool: PoolSnapshot = self.0.pool();
+        let pool: PoolSnapshot = (self.0)();
         {
             let mut family = encoder.encode_descriptor(
                 "kindling_instances",

@@ -6,8 +6,9 @@ use std::process::Stdio;
 
 use futures::future::BoxFuture;
 
-use super::{InstanceControl, InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, Usage};
-use crate::agents::Language;
+use super::{InstanceControl, InstanceSpec, Runtime, Spawned, StartError, Usage};
+
+use crate::model::{Language, RuntimeKind};
 
 pub struct FakeRuntime {
     pub python: PathBuf,

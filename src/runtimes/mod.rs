@@ -12,40 +12,10 @@ use std::path::Path;
 use std::pin::Pin;
 
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::agents::Language;
-
-/// The kinds of runtime a function can ask for.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum RuntimeKind {
-    /// The host's interpreters in Linux namespaces (the embedded default).
-    Sandbox,
-    /// A Docker container (runc).
-    Docker,
-    /// A Docker container under gVisor (runsc).
-    Gvisor,
-}
-
-named_enum!(RuntimeKind, "runtime", {
-    Sandbox => "sandbox",
-    Docker => "docker",
-    Gvisor => "gvisor",
-});
+use crate::model::Language;
+pub use crate::model::RuntimeKind;
 
 /// A name for this server's instances that stays the same across restarts (it comes from the
 /// data dir), so that a restarted server finds what a crashed run left behind, and two servers on

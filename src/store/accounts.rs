@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::functions::millis;
 use super::{Store, StoreError, conflict};
-use crate::auth::{TokenInfo, User};
+use crate::model::{TokenInfo, User};
 
 /// A token as the check of a request needs it: its digest, its state and its user.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError, conflict};
-use crate::functions::Function;
+use crate::model::Function;
 
 const SELECT_CURRENT: &str = "SELECT f.id, f.owner, f.name, f.route, f.created_at, f.updated_at,
         v.version, v.language, v.code_sha256, v.code_size, v.handler, v.timeout_secs,

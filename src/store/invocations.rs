@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -11,43 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::functions::millis;
 use super::{Store, StoreError};
-use crate::agents::protocol::FunctionError;
-use crate::engine::{StartKind, Status};
-use crate::runtimes::RuntimeKind;
-
-/// One invocation, as stored and as answered over the API.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Invocation {
-    pub invocation_id: String,
-    #[schema(value_type = String)]
-    pub function_id: Arc<str>,
-    pub function_name: String,
-    #[serde(skip)]
-    pub owner: String,
-    /// The function version that ran.
-    pub version: i64,
-    pub runtime: RuntimeKind,
-    pub status: Status,
-    /// What the function returned (`null` unless `status` is `success`).
-    #[schema(value_type = Object)]
-    pub result: Option<Box<RawValue>>,
-    /// Why it failed, in AWS Lambda's shape.
-    pub error: Option<FunctionError>,
-    /// The last 64 KiB of what the function printed.
-    pub logs: String,
-    /// How its instance was obtained; `null` when it never ran (throttled).
-    pub start: Option<StartKind>,
-    pub started_at: DateTime<Utc>,
-    /// Time spent running the handler.
-    pub duration_ms: f64,
-    /// Time spent starting and specialising an instance first (cold and prewarmed starts).
-    pub init_ms: Option<f64>,
-    /// The most memory the instance used during the invocation (the runtime's cgroup
-    /// accounting; `null` where the runtime has none or the invocation never ran).
-    pub peak_memory_bytes: Option<u64>,
-    /// CPU time the invocation used, every process of its instance, user and system.
-    pub cpu_time_ms: Option<f64>,
-}
+use crate::model::{Invocation, StartKind, Status};
 
 /// Which invocations to list.
 #[derive(Debug, Default, Clone)]

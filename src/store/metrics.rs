@@ -9,7 +9,7 @@ use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 
 use super::functions::millis;
 use super::{Store, StoreError};
-use crate::engine::Status;
+use crate::model::Status;
 
 /// Which invocations to aggregate.
 #[derive(Debug, Default, Clone)]

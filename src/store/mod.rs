@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 
 pub use accounts::TokenRecord;
-pub use invocations::{Invocation, InvocationFilter, InvocationWriter};
+pub use invocations::{InvocationFilter, InvocationWriter};
 pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals};
 
 /// Why a store operation failed.

@@ -23,9 +23,10 @@ use bollard::query_parameters::{
 use futures::future::BoxFuture;
 
 use self::instance::DockerInstance;
-use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, server_id};
-use crate::agents::{AGENT_ENV, Language};
+use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
+use crate::agents::AGENT_ENV;
 use crate::config::DockerConfig;
+use crate::model::{Language, RuntimeKind};
 
 /// Seconds the client waits for an answer from the Docker engine.
 const API_TIMEOUT_SECS: u64 = 30;

@@ -22,9 +22,10 @@ use futures::future::BoxFuture;
 use self::cgroup::{CgroupLimits, CgroupTree};
 use self::instance::SandboxInstance;
 use self::policy::{LaunchPlan, Mount};
-use super::{InstanceSpec, Runtime, RuntimeKind, Spawned, StartError, server_id};
-use crate::agents::{AGENT_ENV, Language};
+use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
+use crate::agents::AGENT_ENV;
 use crate::config::SandboxConfig;
+use crate::model::{Language, RuntimeKind};
 
 /// The hidden subcommand that runs [`exec::run`].
 pub const HELPER_SUBCOMMAND: &str = "__sandbox-exec";
