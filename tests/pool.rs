@@ -7,7 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::instances::host_instances;
 use common::{TestApp, spawn_app_with};
+use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -161,18 +163,33 @@ async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn min_warm_instances_are_kept_ready_and_rebuilt() {
     let app = spawn_app_with(|config| config.pool.prewarm = 0).await;
-    // Each instance dies on its own soon after serving an invocation: `min_warm` must rebuild.
-    let code = "import os, threading\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    if event.get('die'):\n        threading.Timer(0.2, lambda: os._exit(1)).start()\n    return TOKEN\n";
+    let code =
+        "import os\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    return TOKEN\n";
     app.create_fn("provisioned", "python", code, json!({"min_warm": 2}))
         .await;
     wait_for(&app, "idle", Some("python"), 2).await;
-    let first = app.invoke("provisioned", json!({"die": true})).await;
+    let first = app.invoke("provisioned", json!({})).await;
     assert_eq!(
         first["start"], "warm",
         "provisioned instances are ready: {first}"
     );
-    // The instance that died while idle is noticed and replaced.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // One of them killed while idle is noticed and replaced: a new instance exists on the host
+    // in its stead, not merely skipped by the next invocation.
+    let provisioned = host_instances(&app, RuntimeKind::Sandbox);
+    assert_eq!(provisioned.len(), 2, "{provisioned:?}");
+    provisioned[0].kill_processes();
+    let began = Instant::now();
+    loop {
+        let now = host_instances(&app, RuntimeKind::Sandbox);
+        if now.len() == 2 && !now.contains(&provisioned[0]) {
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "not replaced: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     wait_for(&app, "idle", Some("python"), 2).await;
     let second = app.invoke("provisioned", json!({})).await;
     assert_eq!(second["start"], "warm", "{second}");

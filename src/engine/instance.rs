@@ -4,10 +4,11 @@
 //! [`Instance::exchange`]: a single `select!` over the agent's reply, its output (kept as logs) and
 //! the deadline. Whatever goes wrong ends the instance: the caller kills it and never reuses it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use tokio_util::codec::{FramedRead, LinesCodec};
 
@@ -44,6 +45,8 @@ pub struct Instance {
     output: Output,
     control: Box<dyn InstanceControl>,
     pub last_used: Instant,
+    /// Whether its processes are frozen (it waits in the pool).
+    frozen: bool,
 }
 
 /// Starting an instance failed: why, with what it printed.
@@ -89,6 +92,7 @@ impl Instance {
             output: Output::new(stderr),
             control,
             last_used: now,
+            frozen: false,
         };
         let mut output = LogTail::new(4096);
         let reason = match instance.exchange(None, deadline, &mut output).await {
@@ -113,7 +117,6 @@ impl Instance {
         deadline: Instant,
         logs: &mut LogTail,
     ) -> Result<Reply, Failure> {
-        let deadline = tokio::time::Instant::from_std(deadline);
         // The request is written piece by piece inside the loop, so that an instance printing a
         // lot cannot block on its output pipe while we block on its input pipe.
         let mut unsent = request.unwrap_or_default();
@@ -139,7 +142,7 @@ impl Instance {
         // output and replies are not ordered — arrives shortly, up to the end-of-output marker.
         self.output.read_ready(&mut chunk, logs);
         if matches!(reply, Reply::Result { .. }) && self.output.has_marker() {
-            let grace = deadline.min(tokio::time::Instant::now() + MARKER_GRACE);
+            let grace = deadline.min(Instant::now() + MARKER_GRACE);
             while !self.output.ended() {
                 tokio::select! {
                     () = self.output.read(&mut chunk, logs) => {}
@@ -168,6 +171,38 @@ impl Instance {
     /// anything unasked for. Never waits.
     pub fn is_alive(&mut self) -> bool {
         self.replies.next().now_or_never().is_none()
+    }
+
+    /// Freezes the instance as it goes idle (quick: the pool is locked). An error means it could
+    /// not be frozen and must be killed; a runtime that cannot freeze at all leaves it running.
+    pub fn freeze(&mut self) -> std::io::Result<()> {
+        if self.frozen {
+            return Ok(());
+        }
+        match self.control.freeze() {
+            Ok(()) => {
+                self.frozen = true;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes an idle instance ready for an invocation: drops what it printed while idle, and
+    /// thaws it. An error means it must be killed, not used.
+    pub fn wake(&mut self) -> std::io::Result<()> {
+        self.output.discard_idle();
+        if self.frozen {
+            self.control.thaw()?;
+            self.frozen = false;
+        }
+        Ok(())
+    }
+
+    /// Whether it was killed from outside while frozen (and will die once thawed).
+    pub fn killed_while_frozen(&self) -> bool {
+        self.frozen && self.control.killed_while_frozen()
     }
 
     /// What a failure means for the invocation that hit it.

@@ -3,7 +3,7 @@
 //! `min_warm` instances ready. Woken by the pool's `wake`, or once a second.
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::logs::LogTail;
 use super::pool::PoolKey;
@@ -148,12 +148,14 @@ impl Inner {
                 self.pool.discard(instance);
                 return Err(ending.error.map(|e| e.error_message).unwrap_or_default());
             }
+            let id = instance.id;
             self.pool.put_idle(
                 key.clone(),
                 instance,
                 self.keep_alive(function),
                 function.min_warm,
             );
+            self.pool.freeze_idle(key, id);
         }
         Ok(())
     }

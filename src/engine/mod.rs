@@ -23,14 +23,17 @@ mod logs;
 mod maintenance;
 mod output;
 mod pool;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -146,6 +149,14 @@ struct Ran {
     init_ms: Option<f64>,
     duration_ms: f64,
     usage: Option<Usage>,
+    /// The instance it ran on, back in the pool: frozen once the invocation has answered.
+    idled: Option<Idled>,
+}
+
+/// An instance put back in the pool, to freeze.
+struct Idled {
+    key: PoolKey,
+    id: u64,
 }
 
 impl Ran {
@@ -157,6 +168,7 @@ impl Ran {
             init_ms: None,
             duration_ms: 0.0,
             usage: None,
+            idled: None,
         }
     }
 }
@@ -270,11 +282,19 @@ impl Engine {
             return Err(InvokeError::ShuttingDown);
         }
         let inner = self.inner.clone();
-        self.inner
-            .tasks
-            .spawn(async move { inner.run(function, runtime, request).await })
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.inner.tasks.spawn(async move {
+            let (outcome, idled) = inner.run(function, runtime, request).await;
+            let _ = answer.send(outcome);
+            if let Some(Idled { key, id }) = idled {
+                // Let the caller's task take the answer first: freezing is off the invoke path.
+                tokio::task::yield_now().await;
+                inner.pool.freeze_idle(&key, id);
+            }
+        });
+        answered
             .await
-            .map_err(|e| InvokeError::Failed(format!("the invocation's task failed: {e}")))?
+            .map_err(|_| InvokeError::Failed("the invocation's task failed".to_owned()))?
     }
 
     /// Kills the idle instances of a function that was updated. Instances running an
@@ -329,13 +349,14 @@ impl Inner {
         }
     }
 
-    /// One invocation, in order: past the function's gate, onto an instance, run, recorded.
+    /// One invocation, in order: past the function's gate, onto an instance, run, recorded. Also
+    /// returns the instance it put back in the pool, if any, for the caller to freeze.
     async fn run(
         &self,
         function: Arc<Function>,
         runtime: Arc<dyn Runtime>,
         request: InvokeRequest,
-    ) -> Result<Arc<Invocation>, InvokeError> {
+    ) -> (Result<Arc<Invocation>, InvokeError>, Option<Idled>) {
         let started_at = Utc::now();
         let mut logs = LogTail::new(self.limits.log_tail_bytes);
         let capacity = function
@@ -344,9 +365,10 @@ impl Inner {
         let permit = match self.pool.gates.admit(&function.id, capacity).await {
             Ok(permit) => permit,
             Err(refusal) => {
-                return self
+                let refused = self
                     .refuse(&function, runtime.kind(), started_at, refusal)
                     .await;
+                return (refused, None);
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
@@ -357,19 +379,21 @@ impl Inner {
             }
             Err(Refusal::Failed(ending, start)) => Ran::failed_to_start(ending, start),
             Err(Refusal::Throttled(refusal)) => {
-                return self
+                let refused = self
                     .refuse(&function, runtime.kind(), started_at, refusal)
                     .await;
+                return (refused, None);
             }
             Err(Refusal::Unavailable(reason)) => {
-                return Err(InvokeError::RuntimeUnavailable {
-                    runtime: runtime.kind(),
-                    reason,
-                });
+                let runtime = runtime.kind();
+                return (
+                    Err(InvokeError::RuntimeUnavailable { runtime, reason }),
+                    None,
+                );
             }
         };
         drop(permit);
-        self.record(Invocation {
+        let recorded = self.record(Invocation {
             status: ran.ending.status,
             result: ran.ending.result,
             error: ran.ending.error,
@@ -380,8 +404,8 @@ impl Inner {
             peak_memory_bytes: ran.usage.map(|u| u.peak_memory_bytes),
             cpu_time_ms: ran.usage.map(|u| u.cpu_ns as f64 / 1e6),
             ..not_run(&function, runtime.kind(), started_at, invocation_id)
-        })
-        .await
+        });
+        (recorded.await, ran.idled)
     }
 
     /// Runs the invocation on the instance it got, measuring it, and hands the instance back.
@@ -408,13 +432,14 @@ impl Inner {
         let usage = before
             .zip(instance.usage())
             .map(|(before, after)| after.since(before));
-        self.release(instance, function, ending.is_ok());
+        let idled = self.release(instance, function, ending.is_ok());
         Ran {
             ending: ending.unwrap_or_else(|ending| ending),
             start,
             init_ms,
             duration_ms,
             usage,
+            idled,
         }
     }
 
@@ -637,18 +662,25 @@ impl Inner {
         Err(Ending::failed(status, error))
     }
 
-    /// Returns a healthy instance of the current version to the pool; kills any other.
-    fn release(&self, instance: Instance, function: &Function, healthy: bool) {
-        if healthy && self.is_current(&function.version_key()) {
-            let key = PoolKey {
-                version: function.version_key(),
-                runtime: instance.runtime,
-            };
-            self.pool
-                .put_idle(key, instance, self.keep_alive(function), function.min_warm);
-        } else {
+    /// Returns a healthy instance of the current version to the pool (and says where, for it to
+    /// be frozen); kills any other.
+    fn release(&self, instance: Instance, function: &Function, healthy: bool) -> Option<Idled> {
+        if !healthy || !self.is_current(&function.version_key()) {
             self.pool.discard(instance);
+            return None;
         }
+        let key = PoolKey {
+            version: function.version_key(),
+            runtime: instance.runtime,
+        };
+        let id = instance.id;
+        self.pool.put_idle(
+            key.clone(),
+            instance,
+            self.keep_alive(function),
+            function.min_warm,
+        );
+        Some(Idled { key, id })
     }
 
     /// Whether `version` is its function's current version (a deleted function has none).
@@ -735,18 +767,5 @@ fn script_result(stdout: &str) -> Box<RawValue> {
     match serde_json::from_str::<Box<RawValue>>(text.trim()) {
         Ok(value) => value,
         Err(_) => serde_json::value::to_raw_value(text).unwrap_or_else(|_| protocol::null()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scripts_printing_json_return_json() {
-        assert_eq!(script_result("{\"sum\":15}\n").get(), "{\"sum\":15}");
-        assert_eq!(script_result("Hello, Alice!\n").get(), "\"Hello, Alice!\"");
-        assert_eq!(script_result("").get(), "\"\"");
-        assert_eq!(script_result("two\nlines\n").get(), "\"two\\nlines\"");
     }
 }

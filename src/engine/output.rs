@@ -81,6 +81,20 @@ impl Output {
         }
     }
 
+    /// Drops what was printed while the instance waited idle (after the last invocation's
+    /// marker): it belongs to no invocation.
+    pub fn discard_idle(&mut self) {
+        self.carried.clear();
+        let mut chunk = [0u8; 4096];
+        while let Some(stream) = self.stream.as_mut() {
+            match stream.read(&mut chunk).now_or_never() {
+                Some(Ok(n)) if n > 0 => {}
+                Some(_) => self.stream = None,
+                None => break,
+            }
+        }
+    }
+
     fn take(&mut self, bytes: &[u8], logs: &mut LogTail) {
         let Some(marker) = &self.marker else {
             logs.push(bytes);
@@ -138,6 +152,25 @@ mod tests {
         output.begin(&mut next);
         output.take(b" more<END>", &mut next);
         assert_eq!(next.into_text(), "late more");
+    }
+
+    #[tokio::test]
+    async fn output_printed_while_idle_is_dropped() {
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        let mut output = Output::new(Box::pin(reader));
+        output.set_marker(b"<END>".to_vec());
+        let mut logs = LogTail::new(1024);
+        output.begin(&mut logs);
+        output.take(b"mine<END>after", &mut logs);
+        tokio::io::AsyncWriteExt::write_all(&mut writer, b"while idle")
+            .await
+            .unwrap();
+        output.discard_idle();
+        let mut next = LogTail::new(1024);
+        output.begin(&mut next);
+        output.take(b"next<END>", &mut next);
+        assert_eq!(logs.into_text(), "mine");
+        assert_eq!(next.into_text(), "next");
     }
 
     #[test]

@@ -8,9 +8,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use super::census::{
@@ -79,15 +80,22 @@ impl Pool {
         }
     }
 
-    /// The most recently used live idle instance for `key`.
+    /// The most recently used live idle instance for `key`, thawed.
     pub fn take_warm(&self, key: &PoolKey) -> Option<Instance> {
-        let mut state = lock(&self.state);
-        let idle = state.specialised.get_mut(key)?;
-        let found = self.pop_alive(idle, |idle| idle.instance);
-        if idle.is_empty() {
-            state.specialised.remove(key);
+        loop {
+            let found = {
+                let mut state = lock(&self.state);
+                let idle = state.specialised.get_mut(key)?;
+                let found = self.pop_alive(idle, |idle| idle.instance);
+                if idle.is_empty() {
+                    state.specialised.remove(key);
+                }
+                found
+            };
+            if let Some(instance) = self.woken(found?) {
+                return Some(instance);
+            }
         }
-        found
     }
 
     /// Takes the last (most recently used) entry whose instance is alive; kills dead ones met on
@@ -107,10 +115,22 @@ impl Pool {
         None
     }
 
+    /// The instance thawed, or `None` (and killed) when it cannot be.
+    fn woken(&self, mut instance: Instance) -> Option<Instance> {
+        match instance.wake() {
+            Ok(()) => Some(instance),
+            Err(e) => {
+                tracing::warn!(instance = instance.id, error = %e, "cannot thaw an idle instance; killing it");
+                self.discard(instance);
+                None
+            }
+        }
+    }
+
     /// A live generic instance of `species`, booked at `memory_mb` (room is made by evicting
-    /// idle instances if needed); `None` when there is none or no room for it. The caller wakes
-    /// the maintainer to replace it once it has specialised it: starting the replacement at once
-    /// would compete with that for the CPU.
+    /// idle instances if needed) and thawed; `None` when there is none or no room for it. The
+    /// caller wakes the maintainer to replace it once it has specialised it: starting the
+    /// replacement at once would compete with that for the CPU.
     pub fn take_generic(&self, species: Species, memory_mb: u32) -> Option<Instance> {
         let found = {
             let mut state = lock(&self.state);
@@ -127,13 +147,13 @@ impl Pool {
             }
         }
         instance.slot.memory_mb = memory_mb;
-        Some(instance)
+        self.woken(instance)
     }
 
     /// Books room for a new instance of `memory_mb`, evicting idle instances if needed, and
     /// waiting up to the queue timeout for instances to finish when all are busy.
     pub async fn book(&self, memory_mb: u32) -> Result<Slot, Throttled> {
-        let deadline = tokio::time::Instant::now() + self.limits.queue_timeout;
+        let deadline = Instant::now() + self.limits.queue_timeout;
         loop {
             let freed = self.ledger.freed.notified();
             tokio::pin!(freed);
@@ -269,8 +289,40 @@ impl Pool {
         self.ledger.freed.notify_waiters();
     }
 
-    /// Adds a started generic instance.
-    pub fn put_generic(&self, instance: Instance) {
+    /// Freezes the idle instance `id` of `key` if it is still waiting there (an invocation may
+    /// have taken it since it was put back), or kills it when it cannot be frozen. Called after
+    /// the invocation that used it has answered: freezing stays off the invoke path.
+    pub fn freeze_idle(&self, key: &PoolKey, id: u64) {
+        let unfreezable = {
+            let mut state = lock(&self.state);
+            let Some(idle) = state.specialised.get_mut(key) else {
+                return;
+            };
+            let Some(at) = idle.iter().position(|entry| entry.instance.id == id) else {
+                return;
+            };
+            match idle[at].instance.freeze() {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(instance = id, error = %e, "cannot freeze an idle instance; killing it");
+                    let entry = idle.remove(at);
+                    if idle.is_empty() {
+                        state.specialised.remove(key);
+                    }
+                    entry.instance
+                }
+            }
+        };
+        self.discard(unfreezable);
+    }
+
+    /// Adds a started generic instance, frozen until it is taken.
+    pub fn put_generic(&self, mut instance: Instance) {
+        if let Err(e) = instance.freeze() {
+            tracing::warn!(instance = instance.id, error = %e, "cannot freeze a generic instance; killing it");
+            self.discard(instance);
+            return;
+        }
         let species = (instance.runtime, instance.language);
         lock(&self.state)
             .generic
@@ -314,7 +366,8 @@ impl Pool {
 
     /// Kills idle instances past their keep-alive (beyond their function's `min_warm`), idle
     /// instances of versions that are no longer current (one may come back from an invocation
-    /// just after its function changed), and idle or generic instances that died.
+    /// just after its function changed), and idle or generic instances that died — also those
+    /// killed while frozen, which die only once thawed.
     pub fn reap(&self, is_current: impl Fn(&VersionKey) -> bool) {
         let now = Instant::now();
         let mut gone = Vec::new();
@@ -337,7 +390,8 @@ impl Pool {
                     let entry = &mut idle[index];
                     let expires = beyond_min_warm
                         && now.duration_since(entry.instance.last_used) >= entry.keep_alive;
-                    if expires || !entry.instance.is_alive() {
+                    if expires || !entry.instance.is_alive() || entry.instance.killed_while_frozen()
+                    {
                         expired += usize::from(expires);
                         gone.push(idle.remove(index).instance);
                     } else {
@@ -349,7 +403,7 @@ impl Pool {
             for generic in state.generic.values_mut() {
                 let mut index = 0;
                 while index < generic.len() {
-                    if generic[index].is_alive() {
+                    if generic[index].is_alive() && !generic[index].killed_while_frozen() {
                         index += 1;
                     } else {
                         gone.push(generic.remove(index));

@@ -1,54 +1,156 @@
-//! An in-tree runtime for tests of the engine and the pool: the real agents as plain child
-//! processes, with no isolation and no limits. Never offered to users.
+//! An in-process runtime for the engine's unit tests: each instance is a task speaking the agent
+//! protocol over in-memory pipes (`tokio::io::duplex`), so that the pool and the invoke path can
+//! be tested without root, interpreters or real time (under `tokio::time::pause`).
+//!
+//! A fake agent does what each invocation's event asks — `{"do": "answer"}` (the default, with
+//! an optional `"sleep_ms"` first and `"print"`ed output), `"hang"`, `"die"`, `"oom"`,
+//! `"garbage"` — and loads any code except `"fail"`. The [`FakeHost`] is the tests' view from
+//! outside: every instance started, which are alive and frozen, killing one, making boots slow
+//! and freezing or thawing fail.
 
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::sync::watch;
 
 use super::{InstanceControl, InstanceSpec, Runtime, Spawned, StartError, Usage};
-
 use crate::model::{Language, RuntimeKind};
+use crate::sync::lock;
+
+const PIPE_BYTES: usize = 1 << 16;
+
+/// What the tests see and steer from outside the instances.
+#[derive(Default)]
+pub struct FakeHost {
+    processes: Mutex<Vec<Arc<FakeProcess>>>,
+    /// How long an agent takes to say hello.
+    pub boot_delay: Mutex<Duration>,
+    /// Agents start by sending garbage instead of hello.
+    pub garbage_hello: AtomicBool,
+    pub fail_freeze: AtomicBool,
+    pub fail_thaw: AtomicBool,
+}
+
+/// One fake instance's process, as the host sees it.
+pub struct FakeProcess {
+    pub id: u64,
+    /// `true` while frozen; the agent does nothing meanwhile.
+    frozen: watch::Sender<bool>,
+    /// Set by a kill; the agent ends at once, or once thawed when frozen.
+    killed: watch::Sender<bool>,
+    /// The agent's task is over (it exited or was killed and thawed).
+    exited: AtomicBool,
+    out_of_memory: AtomicBool,
+    pub memory_mb: AtomicU32,
+}
+
+impl FakeProcess {
+    pub fn is_frozen(&self) -> bool {
+        *self.frozen.borrow()
+    }
+
+    pub fn is_alive(&self) -> bool {
+        !self.exited.load(Ordering::SeqCst)
+    }
+
+    /// SIGKILL from outside: a frozen instance dies only once thawed.
+    pub fn kill(&self) {
+        self.killed.send_replace(true);
+    }
+}
+
+impl FakeHost {
+    /// Every instance started so far, oldest first.
+    pub fn processes(&self) -> Vec<Arc<FakeProcess>> {
+        lock(&self.processes).clone()
+    }
+
+    /// The instances whose agent still runs (frozen or not).
+    pub fn alive(&self) -> Vec<Arc<FakeProcess>> {
+        self.processes()
+            .into_iter()
+            .filter(|p| p.is_alive())
+            .collect()
+    }
+}
 
 pub struct FakeRuntime {
-    pub python: PathBuf,
-    pub node: PathBuf,
+    pub host: Arc<FakeHost>,
     /// The kind it reports, so tests can stand it in for any slot.
     pub kind: RuntimeKind,
 }
 
-impl Default for FakeRuntime {
-    fn default() -> Self {
+impl FakeRuntime {
+    pub fn new() -> Self {
         Self {
-            python: PathBuf::from("/usr/bin/python3"),
-            node: PathBuf::from("/usr/bin/node"),
+            host: Arc::default(),
             kind: RuntimeKind::Sandbox,
         }
     }
 }
 
-struct FakeInstance {
-    child: tokio::process::Child,
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
-impl InstanceControl for FakeInstance {
-    fn set_memory_limit(&self, _memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
+struct FakeControl {
+    process: Arc<FakeProcess>,
+    host: Arc<FakeHost>,
+    agent: tokio::task::JoinHandle<()>,
+}
+
+impl InstanceControl for FakeControl {
+    fn set_memory_limit(&self, memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
+        self.process.memory_mb.store(memory_mb, Ordering::SeqCst);
         Box::pin(async { Ok(()) })
     }
 
     fn out_of_memory(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async { false })
+        let oom = self.process.out_of_memory.load(Ordering::SeqCst);
+        Box::pin(async move { oom })
     }
 
-    /// Plain child processes have no cgroup to read.
     fn usage(&self) -> Option<Usage> {
         None
     }
 
+    fn freeze(&self) -> std::io::Result<()> {
+        if self.host.fail_freeze.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the fake freezer refuses"));
+        }
+        self.process.frozen.send_replace(true);
+        Ok(())
+    }
+
+    fn thaw(&self) -> std::io::Result<()> {
+        if self.host.fail_thaw.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the fake freezer refuses"));
+        }
+        self.process.frozen.send_replace(false);
+        Ok(())
+    }
+
+    fn killed_while_frozen(&self) -> bool {
+        self.process.is_frozen() && *self.process.killed.borrow()
+    }
+
     fn kill(&mut self) -> BoxFuture<'_, ()> {
-        Box::pin(async move {
-            let _ = self.child.kill().await;
-        })
+        self.agent.abort();
+        self.process.exited.store(true, Ordering::SeqCst);
+        Box::pin(async {})
+    }
+}
+
+impl Drop for FakeControl {
+    fn drop(&mut self) {
+        self.agent.abort();
+        self.process.exited.store(true, Ordering::SeqCst);
     }
 }
 
@@ -66,25 +168,148 @@ impl Runtime for FakeRuntime {
     }
 
     fn start(&self, spec: InstanceSpec) -> BoxFuture<'_, Result<Spawned, StartError>> {
+        let process = Arc::new(FakeProcess {
+            id: spec.id,
+            frozen: watch::Sender::new(false),
+            killed: watch::Sender::new(false),
+            exited: AtomicBool::new(false),
+            out_of_memory: AtomicBool::new(false),
+            memory_mb: AtomicU32::new(spec.limits.memory_mb),
+        });
+        lock(&self.host.processes).push(process.clone());
+        let (stdin, agent_stdin) = tokio::io::duplex(PIPE_BYTES);
+        let (agent_stdout, stdout) = tokio::io::duplex(PIPE_BYTES);
+        let (agent_stderr, stderr) = tokio::io::duplex(PIPE_BYTES);
+        let boot = Boot {
+            delay: *lock(&self.host.boot_delay),
+            garbage: self.host.garbage_hello.load(Ordering::SeqCst),
+        };
+        let agent = tokio::spawn(supervise(
+            process.clone(),
+            agent(
+                process.clone(),
+                boot,
+                agent_stdin,
+                agent_stdout,
+                agent_stderr,
+            ),
+        ));
+        let control = FakeControl {
+            process,
+            host: self.host.clone(),
+            agent,
+        };
         Box::pin(async move {
-            let interpreter = match spec.language {
-                Language::Python => &self.python,
-                Language::Javascript => &self.node,
-            };
-            let argv = spec.language.agent_command(&interpreter.to_string_lossy());
-            let child = tokio::process::Command::new(&argv[0])
-                .args(&argv[1..])
-                .env_clear()
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()?;
-            Ok(Spawned::from_child(child, |child| FakeInstance { child })?)
+            Ok(Spawned {
+                stdin: Box::pin(stdin),
+                stdout: Box::pin(stdout),
+                stderr: Box::pin(stderr),
+                control: Box::new(control),
+            })
         })
     }
 
     fn reap_orphans(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+}
+
+struct Boot {
+    delay: Duration,
+    garbage: bool,
+}
+
+/// Runs the agent until it ends or is killed (at once, or when thawed if frozen), then marks the
+/// process gone; its pipes close with it.
+async fn supervise(process: Arc<FakeProcess>, agent: impl Future<Output = ()>) {
+    let mut killed = process.killed.subscribe();
+    let mut frozen = process.frozen.subscribe();
+    let killed_and_thawed = async {
+        let _ = killed.wait_for(|killed| *killed).await;
+        let _ = frozen.wait_for(|frozen| !*frozen).await;
+    };
+    tokio::select! {
+        () = agent => {}
+        () = killed_and_thawed => {}
+    }
+    process.exited.store(true, Ordering::SeqCst);
+}
+
+/// The fake agent: hello, then one reply per request, each step waiting while frozen.
+async fn agent(
+    process: Arc<FakeProcess>,
+    boot: Boot,
+    stdin: DuplexStream,
+    mut stdout: DuplexStream,
+    mut stderr: DuplexStream,
+) {
+    let mut thawed = process.frozen.subscribe();
+    tokio::time::sleep(boot.delay).await;
+    let hello = match boot.garbage {
+        true => "this is not a frame\n".to_owned(),
+        false => frame(json!({"type": "hello", "language": "fake", "version": "1"})),
+    };
+    if stdout.write_all(hello.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut log_end = String::new();
+    let mut requests = BufReader::new(stdin).lines();
+    while let Ok(Some(line)) = requests.next_line().await {
+        let _ = thawed.wait_for(|frozen| !*frozen).await;
+        let request: Value = serde_json::from_str(&line).unwrap_or_default();
+        let reply = match request["type"].as_str() {
+            Some("load") if request["code"] == "fail" => json!({
+                "type": "load_failed",
+                "error": {"errorType": "Fake.LoadError", "errorMessage": "told to fail", "stackTrace": []}
+            }),
+            Some("load") => {
+                log_end = request["log_end"].as_str().unwrap_or_default().to_owned();
+                json!({"type": "loaded", "mode": "handler"})
+            }
+            Some("invoke") => {
+                let event = &request["event"];
+                if let Some(ms) = event["sleep_ms"].as_u64() {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                match event["do"].as_str().unwrap_or("answer") {
+                    "hang" => std::future::pending().await,
+                    "die" => return,
+                    "oom" => {
+                        process.out_of_memory.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    "garbage" => {
+                        let _ = stdout.write_all(b"{not json\n").await;
+                        continue;
+                    }
+                    _ => {}
+                }
+                let printed = event["print"].as_str().unwrap_or_default();
+                if write_logs(&mut stderr, printed, &log_end).await.is_err() {
+                    return;
+                }
+                json!({"type": "result", "id": request["id"], "ok": true,
+                       "value": {"instance": process.id, "event": event}})
+            }
+            _ => return,
+        };
+        if stdout.write_all(frame(reply).as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_logs(
+    stderr: &mut (impl AsyncWrite + Unpin),
+    printed: &str,
+    log_end: &str,
+) -> std::io::Result<()> {
+    stderr.write_all(printed.as_bytes()).await?;
+    stderr.write_all(log_end.as_bytes()).await
+}
+
+fn frame(value: Value) -> String {
+    let mut line = value.to_string();
+    line.push('\n');
+    line
 }

@@ -5,7 +5,9 @@
 //! logs — is the engine's and is the same for every runtime.
 
 pub mod docker;
+#[cfg(test)]
 pub mod fake;
+pub mod freezer;
 pub mod sandbox;
 
 use std::path::Path;
@@ -92,6 +94,25 @@ pub trait InstanceControl: Send + Sync {
     /// and one taken after it bracket exactly that invocation. Called twice per invocation:
     /// it must be cheap (a few reads of files already open).
     fn usage(&self) -> Option<Usage>;
+
+    /// Stops every process of the instance while it waits in the pool. Called with the pool
+    /// locked: it must be quick (one write to a file already open). `Unsupported` where the
+    /// runtime cannot freeze; the instance then waits running.
+    fn freeze(&self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    /// Lets a frozen instance run again, on the invoke path: it must be cheap. An instance whose
+    /// thaw fails is killed, never used.
+    fn thaw(&self) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+
+    /// Whether the frozen instance was killed from outside: its processes only die, and its
+    /// streams only end, once it is thawed. Asked by the maintenance task, not on the invoke path.
+    fn killed_while_frozen(&self) -> bool {
+        false
+    }
 
     /// Kills every process of the instance, waits until they are gone and removes what the
     /// runtime created for it. Safe to call on an instance that already died.

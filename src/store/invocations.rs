@@ -59,6 +59,22 @@ impl InvocationWriter {
         Self { queue }
     }
 
+    /// A writer that keeps the records in memory, for the engine's unit tests (no database:
+    /// they run on a paused clock).
+    #[cfg(test)]
+    pub fn in_memory() -> (Self, Arc<std::sync::Mutex<Vec<Arc<Invocation>>>>) {
+        let (queue, mut jobs) = mpsc::unbounded_channel::<Write>();
+        let kept = Arc::<std::sync::Mutex<Vec<Arc<Invocation>>>>::default();
+        let records = kept.clone();
+        tokio::spawn(async move {
+            while let Some(write) = jobs.recv().await {
+                crate::sync::lock(&records).push(write.invocation);
+                let _ = write.done.send(Ok(()));
+            }
+        });
+        (Self { queue }, kept)
+    }
+
     /// Records `invocation` durably; returns once it is committed.
     pub async fn record(&self, invocation: Arc<Invocation>) -> Result<(), StoreError> {
         let (done, committed) = oneshot::channel();

@@ -2,6 +2,8 @@
 //! by default authenticated as the server's first administrator.
 #![allow(dead_code)] // each test binary uses a different part of it
 
+pub mod instances;
+
 use std::net::SocketAddr;
 
 use kindling::auth::ADMIN_TOKEN_FILE;

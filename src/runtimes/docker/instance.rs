@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, SimplexStream};
 
+use crate::runtimes::freezer::{CGROUP_MOUNT, Freezer};
 use crate::runtimes::{InstanceControl, Usage};
 
 /// Buffer between the demultiplexer and the engine, per stream.
@@ -34,6 +35,8 @@ pub struct DockerInstance {
     /// Whether it runs under gVisor, which does not always report OOM kills.
     gvisor: bool,
     demultiplexer: Option<tokio::task::JoinHandle<()>>,
+    /// The container's cgroup freezer, when the Docker engine runs on this host.
+    freezer: Option<Freezer>,
     removed: bool,
 }
 
@@ -44,7 +47,17 @@ impl DockerInstance {
             id,
             gvisor,
             demultiplexer: None,
+            freezer: None,
             removed: false,
+        }
+    }
+
+    /// Finds the started container's cgroup freezer (only a local engine's containers have one
+    /// here). Without it the container waits unfrozen.
+    pub async fn find_freezer(&mut self) {
+        match container_freezer(&self.client, &self.id).await {
+            Ok(freezer) => self.freezer = Some(freezer),
+            Err(e) => tracing::debug!(container = %self.id, error = %e, "no freezer"),
         }
     }
 
@@ -157,10 +170,28 @@ impl InstanceControl for DockerInstance {
         None
     }
 
+    fn freeze(&self) -> std::io::Result<()> {
+        self.freezer()?.freeze()
+    }
+
+    fn thaw(&self) -> std::io::Result<()> {
+        self.freezer()?.thaw()
+    }
+
+    fn killed_while_frozen(&self) -> bool {
+        self.freezer
+            .as_ref()
+            .is_some_and(Freezer::killed_while_frozen)
+    }
+
     fn kill(&mut self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             if std::mem::replace(&mut self.removed, true) {
                 return;
+            }
+            // A frozen container does not die until it is thawed.
+            if let Some(freezer) = &self.freezer {
+                let _ = freezer.thaw();
             }
             // Removing by force kills it first.
             let force = RemoveContainerOptionsBuilder::default().force(true).build();
@@ -172,12 +203,47 @@ impl InstanceControl for DockerInstance {
     }
 }
 
+impl DockerInstance {
+    fn freezer(&self) -> std::io::Result<&Freezer> {
+        self.freezer.as_ref().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "the container's cgroup is not on this host",
+            )
+        })
+    }
+}
+
+/// The freezer of container `id`'s cgroup, found through its first process. Its path must name
+/// the container: a remote engine's pid may mean another process here.
+pub async fn container_freezer(client: &Docker, id: &str) -> std::io::Result<Freezer> {
+    let pid = client
+        .inspect_container(id, None)
+        .await
+        .map_err(std::io::Error::other)?
+        .state
+        .and_then(|state| state.pid)
+        .filter(|pid| *pid > 0)
+        .ok_or_else(|| std::io::Error::other("the container has no process"))?;
+    let freezer = Freezer::of_process(std::path::Path::new(CGROUP_MOUNT), pid as u32)?;
+    if !freezer.dir().to_string_lossy().contains(id) {
+        return Err(std::io::Error::other(format!(
+            "process {pid}'s cgroup {} is not the container's",
+            freezer.dir().display()
+        )));
+    }
+    Ok(freezer)
+}
+
 impl Drop for DockerInstance {
     /// A safety net for containers dropped without being killed (a start that failed half-way,
     /// a cancelled task): remove them in the background.
     fn drop(&mut self) {
         if let Some(demultiplexer) = self.demultiplexer.take() {
             demultiplexer.abort();
+        }
+        if let Some(freezer) = &self.freezer {
+            let _ = freezer.thaw();
         }
         if !self.removed
             && let Ok(handle) = tokio::runtime::Handle::try_current()

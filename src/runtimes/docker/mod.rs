@@ -42,6 +42,9 @@ struct Shared {
     /// Connected and version-negotiated once the engine has answered.
     client: RwLock<Option<Docker>>,
     host: Option<String>,
+    /// Whether the engine runs on this host (a Unix socket), so that its containers' cgroups are
+    /// here to freeze.
+    local: bool,
     images: BTreeMap<Language, String>,
     /// `runsc` for gVisor; the engine's default (runc) otherwise.
     oci_runtime: Option<String>,
@@ -60,6 +63,11 @@ impl DockerRuntime {
                 kind,
                 client: RwLock::new(None),
                 host: config.host.clone(),
+                local: config
+                    .host
+                    .clone()
+                    .or_else(|| std::env::var("DOCKER_HOST").ok())
+                    .is_none_or(|host| host.starts_with("unix://") || host.starts_with('/')),
                 images: BTreeMap::from([
                     (Language::Python, config.python_image.clone()),
                     (Language::Javascript, config.node_image.clone()),
@@ -255,6 +263,9 @@ impl Shared {
             .await
             .map_err(start_error)?;
         let (stdout, stderr) = instance.demultiplex(attached.output);
+        if self.local {
+            instance.find_freezer().await;
+        }
         Ok(Spawned {
             stdin: attached.input,
             stdout: Box::pin(stdout),
@@ -283,6 +294,10 @@ impl Shared {
         };
         let force = RemoveContainerOptionsBuilder::default().force(true).build();
         for id in containers.into_iter().filter_map(|c| c.id) {
+            // One left frozen would not die.
+            if let Ok(freezer) = instance::container_freezer(&client, &id).await {
+                let _ = freezer.thaw();
+            }
             let _ = client.remove_container(&id, Some(force.clone())).await;
         }
     }

@@ -1,6 +1,6 @@
 //! Memory, pids and CPU limits for instances through cgroups — v1 (one hierarchy per controller)
 //! and v2 (the unified hierarchy) — plus what the kernel accounted: OOM kills, CPU time and peak
-//! memory.
+//! memory — and the freezer that stops an idle instance ([`crate::runtimes::freezer`]).
 //!
 //! Layout: `<mount>/[<controller>/]kindling/<server>/<instance>`. One directory per server (named
 //! after its data dir) lets a restarted server find and remove what its previous run left behind
@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::runtimes::Usage;
+use crate::runtimes::freezer::{self, Freezer, FreezerKind};
 
 /// The v1 controllers an instance is placed in.
 const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
+/// The v1 controller that freezes idle instances; without it they are left running.
+const V1_FREEZER: &str = "freezer";
 /// The v2 controllers enabled for instances.
 const V2_CONTROLLERS: &str = "+memory +pids +cpu";
 const CPU_PERIOD_US: u64 = 100_000;
@@ -40,6 +43,8 @@ pub struct CgroupTree {
     version: Version,
     /// One directory per distinct hierarchy (v1) or just one (v2).
     bases: Vec<PathBuf>,
+    /// How instances are frozen, if this host can.
+    freezer: Option<FreezerKind>,
 }
 
 /// One instance's cgroup.
@@ -49,6 +54,8 @@ pub struct Cgroup {
     dirs: Vec<PathBuf>,
     /// `None` when the accounting files could not be opened (the instance runs unaccounted).
     accounting: Option<Accounting>,
+    /// `None` where the host has no freezer (the instance is never frozen).
+    freezer: Option<Freezer>,
 }
 
 /// The accounting files of one cgroup, opened once: every invocation reads them twice, and on
@@ -85,9 +92,26 @@ impl CgroupTree {
                 bases.push(base);
             }
         }
+        let freezer = fs::canonicalize(mount.join(V1_FREEZER))
+            .map_err(|e| e.to_string())
+            .and_then(|hierarchy| create_dir(&hierarchy.join(&relative)).map(|()| hierarchy));
+        let freezer = match freezer {
+            Ok(hierarchy) => {
+                bases.push(hierarchy.join(&relative));
+                Some(FreezerKind::V1)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "no cgroup v1 freezer at {}: idle instances keep running ({e})",
+                    mount.join(V1_FREEZER).display()
+                );
+                None
+            }
+        };
         Ok(Self {
             version: Version::V1,
             bases,
+            freezer,
         })
     }
 
@@ -113,6 +137,7 @@ impl CgroupTree {
         Ok(Self {
             version: Version::V2,
             bases: vec![dir],
+            freezer: Some(FreezerKind::V2),
         })
     }
 
@@ -126,10 +151,20 @@ impl CgroupTree {
             version: self.version,
             dirs,
             accounting: None,
+            freezer: None,
         };
         if let Err(e) = cgroup.configure(limits) {
             cgroup.remove();
             return Err(e);
+        }
+        if let Some(kind) = self.freezer {
+            match Freezer::open(&cgroup.dir_with(kind.file_name()), kind) {
+                Ok(opened) => cgroup.freezer = Some(opened),
+                Err(e) => {
+                    cgroup.remove();
+                    return Err(e);
+                }
+            }
         }
         cgroup.accounting = Accounting::open(&cgroup)
             .inspect_err(|e| tracing::debug!(error = %e, "cgroup accounting unavailable"))
@@ -155,6 +190,7 @@ impl CgroupTree {
                 version: self.version,
                 dirs: self.bases.iter().map(|base| base.join(&name)).collect(),
                 accounting: None,
+                freezer: None,
             };
             cgroup.kill_all();
             cgroup.remove();
@@ -244,8 +280,17 @@ impl Cgroup {
         self.accounting.as_ref()?.read().ok()
     }
 
-    /// Kills every process in the cgroup (it may still take a moment for them to exit).
+    /// The cgroup's freezer, where the host has one.
+    pub fn freezer(&self) -> Option<&Freezer> {
+        self.freezer.as_ref()
+    }
+
+    /// Kills every process in the cgroup (it may still take a moment for them to exit). A frozen
+    /// cgroup is thawed first: its processes would not die before.
     pub fn kill_all(&self) {
+        for dir in &self.dirs {
+            freezer::thaw_dir(dir);
+        }
         let kill_file = self.file("cgroup.kill");
         if self.version == Version::V2 && kill_file.exists() && write(&kill_file, "1").is_ok() {
             return;
@@ -294,11 +339,16 @@ impl Cgroup {
 
     /// `name` in the directory of the hierarchy that has it (v1), or in the one directory (v2).
     fn file(&self, name: &str) -> PathBuf {
+        self.dir_with(name).join(name)
+    }
+
+    /// The directory of the hierarchy that has the file `name`.
+    fn dir_with(&self, name: &str) -> PathBuf {
         self.dirs
             .iter()
-            .map(|dir| dir.join(name))
-            .find(|path| path.exists())
-            .unwrap_or_else(|| self.dirs[0].join(name))
+            .find(|dir| dir.join(name).exists())
+            .unwrap_or(&self.dirs[0])
+            .clone()
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use super::cgroup::Cgroup;
+use crate::runtimes::freezer::Freezer;
 use crate::runtimes::{InstanceControl, Usage};
 
 /// How long a killed helper may take to be reaped before we stop waiting for it.
@@ -37,6 +38,17 @@ impl SandboxInstance {
     pub fn attach(&mut self, helper: tokio::process::Child) {
         self.helper = Some(helper);
     }
+
+    fn freezer(&self) -> std::io::Result<&Freezer> {
+        self.cgroup.freezer().ok_or_else(no_freezer)
+    }
+}
+
+fn no_freezer() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this host has no cgroup freezer",
+    )
 }
 
 impl InstanceControl for SandboxInstance {
@@ -50,6 +62,20 @@ impl InstanceControl for SandboxInstance {
 
     fn usage(&self) -> Option<Usage> {
         self.cgroup.usage()
+    }
+
+    fn freeze(&self) -> std::io::Result<()> {
+        self.freezer()?.freeze()
+    }
+
+    fn thaw(&self) -> std::io::Result<()> {
+        self.freezer()?.thaw()
+    }
+
+    fn killed_while_frozen(&self) -> bool {
+        self.cgroup
+            .freezer()
+            .is_some_and(|f| f.killed_while_frozen())
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {

@@ -1,0 +1,406 @@
+//! The pool and the invoke path on the in-process fake runtime ([`crate::runtimes::fake`]), on a
+//! paused clock: no root, no interpreters, no sleeps — virtual time only moves when every task
+//! waits, and each test waits on what it can observe (the fake host, the pool's snapshot).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Engine, InvokeError, InvokeRequest, PoolLimits};
+use crate::blobs::Blobs;
+use crate::config::{Config, PoolConfig};
+use crate::functions::Registry;
+use crate::functions::registry::Scope;
+use crate::model::{Function, Invocation, RuntimeKind, StartKind, Status};
+use crate::runtimes::Runtime;
+use crate::runtimes::fake::{FakeHost, FakeRuntime};
+use crate::store::{InvocationWriter, Store};
+
+struct Harness {
+    engine: Engine,
+    registry: Arc<Registry>,
+    host: Arc<FakeHost>,
+    _data_dir: tempfile::TempDir,
+}
+
+struct Quiet;
+
+impl super::Observer for Quiet {
+    fn invoked(&self, _invocation: &Invocation) {}
+}
+
+/// An engine on the fake runtime with `functions` (name → extra fields) registered, its clock
+/// paused from then on. Functions are created before the pause: the store is a real SQLite
+/// database, whose worker thread a paused clock does not wait for.
+async fn harness(pool: impl FnOnce(&mut PoolConfig), functions: &[(&str, Value)]) -> Harness {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(data_dir.path());
+    config.pool.prewarm = 0;
+    config.pool.memory_budget_mb = 4096;
+    pool(&mut config.pool);
+    let store = Store::open(data_dir.path()).await.unwrap();
+    let blobs = Blobs::open(data_dir.path().join("blobs")).unwrap();
+    let registry = Arc::new(
+        Registry::open(store, blobs, config.limits.clone(), RuntimeKind::Sandbox)
+            .await
+            .unwrap(),
+    );
+    for (name, extra) in functions {
+        let mut input = json!({"name": name, "language": "python", "code": "fake"});
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        registry
+            .create("tester", serde_json::from_value(input).unwrap())
+            .await
+            .unwrap();
+    }
+    tokio::time::pause();
+    let runtime = FakeRuntime::new();
+    let host = runtime.host.clone();
+    let runtime: Arc<dyn Runtime> = Arc::new(runtime);
+    let (writer, _records) = InvocationWriter::in_memory();
+    let limits = PoolLimits::new(
+        &config.pool,
+        config.instance,
+        config.limits.default_memory_mb,
+    );
+    let engine = Engine::start(
+        BTreeMap::from([(RuntimeKind::Sandbox, Ok(runtime))]),
+        registry.clone(),
+        writer,
+        Arc::new(Quiet),
+        config.limits.clone(),
+        limits,
+    )
+    .await;
+    Harness {
+        engine,
+        registry,
+        host,
+        _data_dir: data_dir,
+    }
+}
+
+impl Harness {
+    fn function(&self, name: &str) -> Arc<Function> {
+        self.registry.resolve(Scope::All, name).unwrap()
+    }
+
+    async fn try_invoke(&self, name: &str, event: Value) -> Result<Arc<Invocation>, InvokeError> {
+        let request = InvokeRequest {
+            event: serde_json::value::to_raw_value(&event).unwrap(),
+            args: Vec::new(),
+            runtime: None,
+        };
+        self.engine.invoke(self.function(name), request).await
+    }
+
+    async fn invoke(&self, name: &str, event: Value) -> Arc<Invocation> {
+        self.try_invoke(name, event).await.unwrap()
+    }
+
+    /// How many instances the pool holds in `state`.
+    fn pool_count(&self, state: &str) -> usize {
+        let snapshot = self.engine.pool();
+        snapshot
+            .instances
+            .iter()
+            .filter(|c| c.state == state)
+            .map(|c| c.count)
+            .sum()
+    }
+}
+
+/// Which fake instance answered.
+fn instance_of(invocation: &Arc<Invocation>) -> u64 {
+    let result: Value = serde_json::from_str(invocation.result.as_ref().unwrap().get()).unwrap();
+    result["instance"].as_u64().unwrap()
+}
+
+/// Waits (in virtual time, up to ten minutes of it) until `done`.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..60_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn an_idle_instance_is_frozen_and_thawed_for_the_next_invocation() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    let first = h.invoke("f", json!({})).await;
+    assert_eq!(
+        (first.status, first.start),
+        (Status::Success, Some(StartKind::Cold))
+    );
+    let process = h.host.alive().pop().unwrap();
+    until("frozen once idle", || process.is_frozen()).await;
+
+    // A frozen fake agent answers nothing: this answer means it was thawed.
+    let second = h.invoke("f", json!({"print": "hi"})).await;
+    assert_eq!(
+        (second.status, second.start),
+        (Status::Success, Some(StartKind::Warm))
+    );
+    assert_eq!(instance_of(&second), instance_of(&first));
+    assert_eq!(second.logs, "hi");
+    until("frozen again", || process.is_frozen()).await;
+}
+
+#[tokio::test]
+async fn a_failed_invocation_ends_its_instance() {
+    let h = harness(
+        |_| {},
+        &[
+            ("f", json!({"timeout": 2})),
+            ("broken", json!({"code": "fail"})),
+        ],
+    )
+    .await;
+    for (action, status, error_type) in [
+        ("hang", Status::Timeout, "Runtime.Timeout"),
+        ("die", Status::Crashed, "Runtime.ExitError"),
+        ("oom", Status::OutOfMemory, "Runtime.OutOfMemory"),
+        ("garbage", Status::Crashed, "Runtime.ProtocolError"),
+    ] {
+        let failed = h.invoke("f", json!({"do": action})).await;
+        assert_eq!(failed.status, status, "{action}: {failed:?}");
+        assert_eq!(failed.error.as_ref().unwrap().error_type, error_type);
+        until("the failed instance is killed", || {
+            h.host.alive().is_empty()
+        })
+        .await;
+        assert_eq!(h.pool_count("idle"), 0, "{action}: never reused");
+    }
+    let failed = h.invoke("broken", json!({})).await;
+    assert_eq!(failed.status, Status::Error);
+    assert_eq!(failed.error.as_ref().unwrap().error_type, "Fake.LoadError");
+    until("the instance that failed to load is killed", || {
+        h.host.alive().is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_boot_counts_as_init_and_a_boot_past_its_timeout_fails() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    *crate::sync::lock(&h.host.boot_delay) = Duration::from_secs(3);
+    let slow = h.invoke("f", json!({})).await;
+    assert_eq!(slow.status, Status::Success);
+    assert!(slow.init_ms.unwrap() >= 3000.0, "{:?}", slow.init_ms);
+
+    h.engine.retire(&h.function("f").id);
+    *crate::sync::lock(&h.host.boot_delay) = super::BOOT_TIMEOUT + Duration::from_secs(1);
+    let too_slow = h.invoke("f", json!({})).await;
+    assert_eq!(too_slow.status, Status::Crashed);
+    assert_eq!(
+        too_slow.error.as_ref().unwrap().error_type,
+        "Runtime.StartError"
+    );
+
+    *crate::sync::lock(&h.host.boot_delay) = Duration::ZERO;
+    h.host
+        .garbage_hello
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let garbled = h.invoke("f", json!({})).await;
+    assert_eq!(
+        garbled.error.as_ref().unwrap().error_type,
+        "Runtime.StartError"
+    );
+    until("no instance is left", || h.host.alive().is_empty()).await;
+}
+
+#[tokio::test]
+async fn idle_instances_expire_after_their_keep_alive() {
+    let h = harness(|_| {}, &[("f", json!({"keep_alive_secs": 60}))]).await;
+    h.invoke("f", json!({})).await;
+    let began = tokio::time::Instant::now();
+    until("the idle instance expires", || h.host.alive().is_empty()).await;
+    let kept = began.elapsed();
+    assert!(
+        kept >= Duration::from_secs(60) && kept < Duration::from_secs(62),
+        "{kept:?}"
+    );
+    assert_eq!(h.engine.pool().expired, 1);
+    let again = h.invoke("f", json!({})).await;
+    assert_eq!(again.start, Some(StartKind::Cold));
+}
+
+#[tokio::test]
+async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
+    let functions = [("a", json!({})), ("b", json!({})), ("c", json!({}))];
+    let h = harness(|pool| pool.max_instances = 2, &functions).await;
+    // A second apart: on a paused clock, invocations would all happen at the same instant.
+    let a = instance_of(&h.invoke("a", json!({})).await);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let b = instance_of(&h.invoke("b", json!({})).await);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    h.invoke("a", json!({})).await; // b is now the least recently used
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let began = tokio::time::Instant::now();
+    let c = h.invoke("c", json!({})).await;
+    assert_eq!(c.status, Status::Success);
+    until("b's instance is evicted", || {
+        h.host
+            .processes()
+            .iter()
+            .any(|p| p.id == b && !p.is_alive())
+    })
+    .await;
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "at once, not at keep-alive's end"
+    );
+    assert_eq!(h.engine.pool().evicted, 1);
+    assert_eq!(h.host.alive().len(), 2);
+    let warm = h.invoke("a", json!({})).await;
+    assert_eq!((warm.start, instance_of(&warm)), (Some(StartKind::Warm), a));
+}
+
+#[tokio::test]
+async fn a_min_warm_instance_killed_while_frozen_is_replaced() {
+    let h = harness(|_| {}, &[("f", json!({"min_warm": 1}))]).await;
+    until("one instance is provisioned and frozen", || {
+        h.host.alive().iter().filter(|p| p.is_frozen()).count() == 1
+    })
+    .await;
+    let killed = h.host.alive().pop().unwrap();
+    killed.kill();
+    until("another instance replaces it", || {
+        let alive = h.host.alive();
+        !killed.is_alive() && alive.len() == 1 && alive[0].id != killed.id && alive[0].is_frozen()
+    })
+    .await;
+    let replacement = h.host.alive()[0].id;
+    let warm = h.invoke("f", json!({})).await;
+    assert_eq!(
+        (warm.start, instance_of(&warm)),
+        (Some(StartKind::Warm), replacement)
+    );
+}
+
+#[tokio::test]
+async fn the_concurrency_gate_queues_then_throttles() {
+    let pool = |pool: &mut PoolConfig| {
+        pool.max_queue = 1;
+        pool.queue_timeout_ms = 5000;
+    };
+    let h = Arc::new(harness(pool, &[("f", json!({"max_concurrency": 1}))]).await);
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { h.invoke("f", json!({"sleep_ms": 1000})).await }
+    });
+    until("the first invocation runs", || h.pool_count("busy") == 1).await;
+    let queued = tokio::spawn({
+        let h = h.clone();
+        async move { h.invoke("f", json!({})).await }
+    });
+    until("the second waits in the queue", || {
+        h.engine.pool().queue_length == 1
+    })
+    .await;
+    match h.try_invoke("f", json!({})).await {
+        Err(InvokeError::Throttled(refused)) => assert_eq!(refused.status, Status::Throttled),
+        other => panic!("a full queue throttles at once: {other:?}"),
+    }
+    assert_eq!(running.await.unwrap().status, Status::Success);
+    let queued = queued.await.unwrap();
+    assert_eq!(
+        (queued.status, queued.start),
+        (Status::Success, Some(StartKind::Warm))
+    );
+
+    // A queued invocation waits at most the queue timeout.
+    let running = tokio::spawn({
+        let h = h.clone();
+        async move { h.invoke("f", json!({"sleep_ms": 60_000})).await }
+    });
+    until("the long invocation runs", || h.pool_count("busy") == 1).await;
+    let began = tokio::time::Instant::now();
+    assert!(matches!(
+        h.try_invoke("f", json!({})).await,
+        Err(InvokeError::Throttled(_))
+    ));
+    let waited = began.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100),
+        "{waited:?}"
+    );
+    running.abort();
+}
+
+#[tokio::test]
+async fn an_update_retires_the_old_versions_idle_instances() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    let old = instance_of(&h.invoke("f", json!({})).await);
+    tokio::time::resume(); // the update is written to SQLite
+    let input = serde_json::from_value(json!({"code": "fake, version 2"})).unwrap();
+    let (_, updated) = h.registry.update(Scope::All, "f", input).await.unwrap();
+    tokio::time::pause();
+    h.engine.retire(&updated.id);
+    until("the old version's instance is killed", || {
+        h.host
+            .processes()
+            .iter()
+            .any(|p| p.id == old && !p.is_alive())
+    })
+    .await;
+    let new = h.invoke("f", json!({})).await;
+    assert_eq!((new.version, new.start), (2, Some(StartKind::Cold)));
+    assert_ne!(instance_of(&new), old);
+}
+
+#[tokio::test]
+async fn an_instance_whose_thaw_fails_is_killed_not_used() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    let first = instance_of(&h.invoke("f", json!({})).await);
+    until("frozen", || h.host.alive().iter().any(|p| p.is_frozen())).await;
+    h.host
+        .fail_thaw
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let next = h.invoke("f", json!({})).await;
+    assert_eq!(
+        (next.status, next.start),
+        (Status::Success, Some(StartKind::Cold))
+    );
+    assert_ne!(instance_of(&next), first);
+    until("the unthawable instance is killed", || {
+        h.host
+            .processes()
+            .iter()
+            .any(|p| p.id == first && !p.is_alive())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_instance_that_cannot_be_frozen_is_killed_not_kept() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    h.host
+        .fail_freeze
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = instance_of(&h.invoke("f", json!({})).await);
+    until("the unfreezable instance is killed", || {
+        h.host.alive().is_empty()
+    })
+    .await;
+    let next = h.invoke("f", json!({})).await;
+    assert_eq!(next.start, Some(StartKind::Cold));
+    assert_ne!(instance_of(&next), first);
+}
+
+#[test]
+fn scripts_printing_json_return_json() {
+    use super::script_result;
+    assert_eq!(script_result("{\"sum\":15}\n").get(), "{\"sum\":15}");
+    assert_eq!(script_result("Hello, Alice!\n").get(), "\"Hello, Alice!\"");
+    assert_eq!(script_result("").get(), "\"\"");
+    assert_eq!(script_result("two\nlines\n").get(), "\"two\\nlines\"");
+}
