@@ -9,15 +9,36 @@
 //! ```text
 //! HTTP ─► api (axum) ─► auth::Accounts: whose token? ─► functions::Registry (in-memory index)
 //!        ─► engine::Engine::invoke: the function's concurrency gate (or 429)
-//!            │   pool: idle instance of this version?        ── warm
+//!            │   pool: idle instance of this version, thawed? ── warm
 //!            │         else a pre-started generic one + load ── prewarmed
 //!            │         else start an instance + load         ── cold
 //!            ▼
 //!         runtimes::Runtime (sandbox | docker | gvisor) ◄──► agents (python.py / node.js,
 //!            ▼                                                 docs/protocol.md)
-//!         store (SQLite: invocation record, group-committed) + metrics ─► HTTP answer
+//!         store (SQLite: invocation record, group-committed) + observer ─► HTTP answer
+//!            ▼
+//!         the instance, back in the pool, is frozen after 10 ms idle, until an invocation takes it
 //! ```
 //!
+//! The same, function by function, in the order they run:
+//!
+//! 1. `api::invocations::invoke` (or `api::run::run`, the seeds' aliases) — the `Caller`
+//!    extractor runs `auth::Accounts::authenticate`; `run_one` resolves the function through
+//!    `functions::Registry::resolve`.
+//! 2. [`engine::Engine::invoke`] spawns the invocation's task, which runs `Inner::run`:
+//!    1. `Gates::admit` — the function's concurrency gate and queue (or a throttled record);
+//!    2. `Inner::acquire` — `Pool::take_warm` (which thaws: `Instance::wake`), else
+//!       `Inner::specialisable` (`Pool::take_generic`, or `Pool::book` + `Inner::boot`) and
+//!       `Inner::load`;
+//!    3. `Inner::execute` — `Inner::run_on` sends the `invoke` frame and `Instance::exchange`
+//!       waits for the result, collecting logs; `Inner::release` puts a healthy instance back
+//!       (`Pool::put_idle`);
+//!    4. `Inner::record` — `store::InvocationWriter::record` (group commit), then
+//!       `engine::Observer::invoked`.
+//! 3. The answer goes back to the caller. Off the invoke path, the engine's freezing task
+//!    (`Pool::freeze_idle`) freezes the instance once it has waited idle 10 ms
+//!    (`runtimes::freezer`); the maintenance task expires, evicts and replaces instances.
+
 //! # The modules
 //!
 //! - [`cli`] — the `kindling` command: `serve`, and the client commands.
@@ -33,16 +54,20 @@
 //! - [`model`] — the records every layer shares (function version, invocation, user, token) and
 //!   their vocabulary (language, runtime, status, start kind); it imports no other module.
 //! - [`functions`] — validation of what users send, and the registry that keeps functions.
-//! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`;
-//!   its ledger, gates and census), bounded logs; a maintenance task keeps the pool in shape. It
-//!   tells an [`engine::Observer`] what it did (the Prometheus exposition is one).
+//! - [`engine`] — the invoke path: instances, the pool (pre-warmed, keep-alive, LRU, `min_warm`,
+//!   frozen while idle; its ledger, gates and census), bounded logs; a maintenance task keeps the
+//!   pool in shape. It tells an [`engine::Observer`] what it did (the Prometheus exposition is
+//!   one).
 //! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups), `docker` (the
-//!   Docker Engine API; with runsc it is `gvisor`) and a test fake.
+//!   Docker Engine API; with runsc it is `gvisor`), the cgroup `freezer` that stops idle
+//!   instances, and (in unit tests) an in-process `fake` whose scripted agents the engine's tests
+//!   use.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition (an observer of the engine).
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
-//! - [`bench`] — `kindling bench`, the benchmark harness; [`sync`] — poison-tolerant locks.
+//! - [`sync`] — poison-tolerant locks. (`kindling bench`, the benchmark harness, is the
+//!   executable's own: `src/bench/`, sharing its server spawner with `tests/common`.)
 
 /// Gives a unit-only enum its lower-case names — `ALL`, `as_str`, `Display`, and a `FromStr` that
 /// ignores case, also takes the listed aliases, and says which names it accepts.
@@ -84,7 +109,6 @@ macro_rules! named_enum {
 pub mod agents;
 pub mod api;
 pub mod auth;
-pub mod bench;
 pub mod blobs;
 pub mod cli;
 pub mod config;

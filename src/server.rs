@@ -47,6 +47,8 @@ pub enum StartupError {
 /// A built server, bound to its address, not yet serving.
 pub struct Server {
     listener: TcpListener,
+    /// Where it listens (the port chosen when the settings said 0).
+    addr: SocketAddr,
     state: AppState,
 }
 
@@ -107,14 +109,15 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
             Err(reason) => tracing::info!(runtime = %kind, "runtime unavailable: {reason}"),
         }
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let bind_error = |source| StartupError::Bind {
+        addr: config.listen,
+        source,
+    };
+    let listener = TcpListener::bind(config.listen).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
     Ok(Server {
         listener,
+        addr,
         state: AppState {
             registry,
             accounts: Arc::new(accounts),
@@ -141,6 +144,7 @@ fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
             } else if kind == RuntimeKind::Sandbox {
                 SandboxRuntime::new(&config.sandbox, &config.data_dir)
                     .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>)
+                    .map_err(|e| e.to_string())
             } else {
                 Ok(Arc::new(DockerRuntime::new(
                     kind,
@@ -155,9 +159,7 @@ fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
 
 impl Server {
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+        self.addr
     }
 
     /// Serves until `shutdown` resolves, then lets requests and invocations in flight finish,
@@ -172,7 +174,7 @@ impl Server {
             .merge(dashboard::routes().with_state(self.state))
             .layer(TraceLayer::new_for_http());
         let app = tower::util::MapRequestLayer::new(api::trim_trailing_slash).layer(app);
-        tracing::info!(addr = %self.listener.local_addr()?, "kindling is listening");
+        tracing::info!(addr = %self.addr, "kindling is listening");
         axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
             .with_graceful_shutdown(shutdown)
             .await?;

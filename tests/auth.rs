@@ -120,6 +120,9 @@ async fn missing_malformed_wrong_expired_and_revoked_tokens_get_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_see_change_and_invoke_only_their_own_functions() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let (alice, _) = app.user("alice").await;
     let (bob, bob_id) = app.user("bob").await;
@@ -310,7 +313,7 @@ async fn tokens_are_shown_once_and_kept_hashed_and_passwords_as_argon2() {
     database.close().await;
     let mut stored = Vec::new();
     for file in ["kindling.db", "kindling.db-wal"] {
-        stored.extend(std::fs::read(app.data_dir.path().join(file)).unwrap_or_default());
+        stored.extend(std::fs::read(app.data_dir().join(file)).unwrap_or_default());
     }
     for secret in [text, &app.admin_token, "alice-password"] {
         assert!(
@@ -322,7 +325,7 @@ async fn tokens_are_shown_once_and_kept_hashed_and_passwords_as_argon2() {
     }
 
     // The first administrator's token file is for its owner only.
-    let mode = std::fs::metadata(app.data_dir.path().join("admin-token"))
+    let mode = std::fs::metadata(app.data_dir().join("admin-token"))
         .unwrap()
         .permissions()
         .mode();
@@ -465,6 +468,9 @@ async fn logins_and_registration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_auth_every_caller_is_the_first_administrator() {
+    if common::skipped_without_root() {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let path = data.path().to_path_buf();
     let app = spawn_app_with(|config| {
@@ -506,6 +512,9 @@ async fn without_auth_every_caller_is_the_first_administrator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_from_before_accounts_belong_to_the_first_administrator() {
+    if common::skipped_without_root() {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let path = data.path().to_path_buf();
     let app = spawn_app_with(|config| config.data_dir = path.clone()).await;
@@ -553,8 +562,11 @@ async fn functions_from_before_accounts_belong_to_the_first_administrator() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
-    let data_dir = app.data_dir.path().to_str().unwrap().to_owned();
+    let data_dir = app.data_dir().to_str().unwrap().to_owned();
 
     let created = kindling(
         &[
@@ -686,7 +698,7 @@ async fn kindling(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> String {
 }
 
 async fn open_database(app: &TestApp) -> sqlx::SqlitePool {
-    open_database_at(app.data_dir.path()).await
+    open_database_at(app.data_dir()).await
 }
 
 async fn open_database_at(dir: &std::path::Path) -> sqlx::SqlitePool {

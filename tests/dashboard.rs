@@ -62,25 +62,40 @@ async fn browser_test(file: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn seed_004_end_to_end() {
+    if common::skipped_without_root() {
+        return;
+    }
     browser_test("seed004.test.mjs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn functions_through_the_ui() {
+    if common::skipped_without_root() {
+        return;
+    }
     browser_test("functions.test.mjs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn account_tokens_and_users() {
+    if common::skipped_without_root() {
+        return;
+    }
     browser_test("account.test.mjs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_csrf_and_headers() {
+    if common::skipped_without_root() {
+        return;
+    }
     browser_test("security.test.mjs").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_page_accessible_and_keyboard_reachable() {
+    if common::skipped_without_root() {
+        return;
+    }
     browser_test("a11y.test.mjs").await;
 }

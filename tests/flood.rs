@@ -18,6 +18,9 @@ fn resident_kib() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_megabyte_print_floods_are_truncated_and_memory_stays_flat() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     app.create_fn(
         "flood_python",

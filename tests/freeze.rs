@@ -128,6 +128,9 @@ async fn invoke_checking_logs(app: &TestApp, function: &str) -> Value {
 }
 
 async fn idle_instances_use_no_cpu_and_resume(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn(runtime).await;
     for (language, code) in [("python", PYTHON), ("javascript", JAVASCRIPT)] {
         let name = format!("busy_{language}");
@@ -163,6 +166,9 @@ async fn idle_instances_use_no_cpu_and_resume(runtime: RuntimeKind) {
 
 /// A provisioned instance, frozen, killed from outside: the pool notices and starts another.
 async fn a_frozen_instance_killed_from_outside_is_replaced(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn(runtime).await;
     let code =
         "import os\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    return TOKEN\n";

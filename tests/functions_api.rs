@@ -121,6 +121,9 @@ async fn create_read_list_update_delete() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn functions_and_invocations_survive_a_restart() {
+    if common::skipped_without_root() {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
     let path = data.path().to_path_buf();
     let app = spawn_app_with(|config| config.data_dir = path.clone()).await;
@@ -338,6 +341,9 @@ async fn bad_input_gets_a_precise_4xx_and_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_its_openapi_document_and_docs() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let (status, document) = app.get("/openapi.json").await;
     assert_eq!(status, StatusCode::OK);

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_examples_work_as_written() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
 
     // Seed 001, Python.
@@ -115,6 +118,9 @@ async fn the_seeds_examples_work_as_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_context_and_env_arrive_in_both_languages() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let names = create_both(&app,
         "ctx",
@@ -155,6 +161,9 @@ async fn event_context_and_env_arrive_in_both_languages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_handler_convention_works() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let cases = [
         (
@@ -236,6 +245,9 @@ async fn every_handler_convention_works() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let printing = create_both(&app,
         "printing",
@@ -331,6 +343,9 @@ async fn output_goes_to_logs_and_errors_have_lambdas_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_are_reused_per_version_and_updates_take_effect() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     let code = |n: i32| {
         format!("import os\ndef handler(event, context):\n    return [{n}, os.getpid()]\n")
@@ -403,6 +418,9 @@ async fn instances_are_reused_per_version_and_updates_take_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_routes_and_history() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     app.create_fn(
         "double",
@@ -505,6 +523,9 @@ async fn batches_routes_and_history() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_invocations_get_a_precise_4xx() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     app.create_fn(
         "echo",
@@ -571,6 +592,9 @@ async fn declare_body(app: &TestApp, path: &str, length: usize) -> (StatusCode, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_report_their_cpu_time_and_peak_memory() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     // The figures are per invocation: a big allocation or a busy loop on one invocation does not
     // show on the next one of the same (warm) instance.

@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{assert_error, spawn_app, spawn_app_with};
+use common::{assert_error, spawn_app, spawn_app_with, wait_for_pool};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -24,6 +22,9 @@ fn helpers_for(data_dir: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_invocations_finish_and_leaves_nothing_behind() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     app.create_fn(
         "slow",
@@ -40,13 +41,13 @@ async fn shutdown_lets_invocations_finish_and_leaves_nothing_behind() {
     )
     .await;
     app.invoke("idle", json!({})).await;
-    let data_dir = app.data_dir.path().to_path_buf();
+    let data_dir = app.data_dir().to_path_buf();
     assert!(helpers_for(&data_dir) >= 1, "the idle instance is running");
 
     let client = app.client.clone();
     let url = app.url("/functions/slow/invoke");
     let in_flight = tokio::spawn(async move { client.post(url).body("{}").send().await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_pool(&app, "busy", Some("python"), 1).await;
     app.stop().await;
 
     let response = in_flight
@@ -61,6 +62,9 @@ async fn shutdown_lets_invocations_finish_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_without_a_usable_sandbox_says_why_and_still_serves() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app =
         spawn_app_with(|config| config.sandbox.cgroup_root = "/nonexistent-cgroup-fs".into()).await;
     let (status, health) = app.get("/health").await;
@@ -97,6 +101,9 @@ async fn a_host_without_a_usable_sandbox_says_why_and_still_serves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_interpreter_is_named() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| config.sandbox.node = "/usr/bin/no-such-node".into()).await;
     app.create_fn(
         "js",

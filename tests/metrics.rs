@@ -5,9 +5,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use common::{Api, assert_error, spawn_app_with};
+use common::{Api, assert_error, spawn_app_with, wait_for_pool};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -58,7 +57,7 @@ async fn known_sequence(api: &Api) {
         let api = api.clone();
         tokio::spawn(async move { invoke(&api, "known", json!({"sleep": 1.0})).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_pool(api, "busy", None, 1).await;
     for _ in 0..2 {
         assert_error(
             &invoke(api, "known", json!({})).await,
@@ -82,6 +81,9 @@ fn close(a: &Value, b: f64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_figure_matches_a_known_sequence_of_invocations() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.pool.prewarm = 0;
         config.pool.max_queue = 0;
@@ -351,6 +353,9 @@ async fn every_figure_matches_a_known_sequence_of_invocations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_prometheus_exposition_parses_and_carries_the_series() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.pool.prewarm = 0;
         config.pool.max_queue = 0;
@@ -488,6 +493,9 @@ async fn the_prometheus_exposition_parses_and_carries_the_series() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metrics_route_needs_a_token_and_seed_004_works_with_one() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|_| {}).await;
     // Seed 004: hello.py with CLI-style args, a timeout, then the metrics with the wrong token
     // (blocked) and a valid one (shown).

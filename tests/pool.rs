@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::instances::host_instances;
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, pool_count, spawn_app_with, wait_for_pool};
 use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,36 +20,21 @@ fn identifying(tag: &str) -> String {
     )
 }
 
-/// How many instances the pool reports in `state` (all runtimes and languages).
-async fn instances(app: &TestApp, state: &str, language: Option<&str>) -> u64 {
-    let (_, metrics) = app.get("/metrics/system").await;
-    metrics["pool"]["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["state"] == state && language.is_none_or(|l| c["language"] == l))
-        .map(|c| c["count"].as_u64().unwrap())
-        .sum()
+/// Waits until the pool reports `count` instances in `state` (of `language`, or of any).
+async fn wait_for(app: &TestApp, state: &str, language: Option<&str>, count: u64) {
+    wait_for_pool(app, state, language, count).await;
 }
 
-/// Waits until the pool reports `count` instances in `state`.
-async fn wait_for(app: &TestApp, state: &str, language: Option<&str>, count: u64) {
-    let began = Instant::now();
-    loop {
-        let now = instances(app, state, language).await;
-        if now == count {
-            return;
-        }
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "{state}: {now}, waiting for {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// How many instances the pool reports in `state`.
+async fn instances(app: &TestApp, state: &str, language: Option<&str>) -> u64 {
+    pool_count(app, state, language).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generic_instances_are_prewarmed_specialised_and_refilled() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| config.pool.prewarm = 2).await;
     wait_for(&app, "prewarmed", Some("python"), 2).await;
     wait_for(&app, "prewarmed", Some("javascript"), 2).await;
@@ -91,6 +76,9 @@ async fn generic_instances_are_prewarmed_specialised_and_refilled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_instances_expire_after_their_keep_alive() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| config.pool.prewarm = 0).await;
     app.create_fn(
         "short",
@@ -125,6 +113,9 @@ async fn idle_instances_expire_after_their_keep_alive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.pool.prewarm = 0;
         config.pool.max_instances = 2;
@@ -162,6 +153,9 @@ async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn min_warm_instances_are_kept_ready_and_rebuilt() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| config.pool.prewarm = 0).await;
     let code =
         "import os\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    return TOKEN\n";
@@ -215,6 +209,9 @@ async fn min_warm_instances_are_kept_ready_and_rebuilt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_its_concurrency_cap_a_function_is_throttled_with_429_never_5xx() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.pool.queue_timeout_ms = 200;
         config.pool.max_queue = 5;
@@ -296,6 +293,9 @@ async fn at_its_concurrency_cap_a_function_is_throttled_with_429_never_5xx() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_never_serves_two_functions_or_two_versions() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app_with(|config| {
         config.pool.prewarm = 2;
         config.pool.max_instances = 6;
@@ -349,6 +349,9 @@ async fn an_instance_never_serves_two_functions_or_two_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_instances_outlive_the_threads_that_started_them() {
+    if common::skipped_without_root() {
+        return;
+    }
     // Tokio retires an idle blocking thread after 10 s; an instance must not die with the thread
     // that happened to start it.
     let app = spawn_app_with(|config| config.pool.prewarm = 0).await;

@@ -34,6 +34,9 @@ async fn assert_healthy(app: &TestApp) {
 }
 
 async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
     let names = create_both(&app,
         "ctx",
@@ -83,6 +86,9 @@ async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
 }
 
 async fn infinite_loops_time_out_on_time(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
     let names = create_both(
         &app,
@@ -105,6 +111,9 @@ async fn infinite_loops_time_out_on_time(runtime: RuntimeKind) {
 }
 
 async fn memory_bombs_are_killed_as_out_of_memory(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
     let names = create_both(&app,
         "membomb",
@@ -132,6 +141,9 @@ async fn memory_bombs_are_killed_as_out_of_memory(runtime: RuntimeKind) {
 }
 
 async fn fork_bombs_are_contained(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
     let names = create_both(&app,
         "forkbomb",
@@ -180,8 +192,11 @@ async fn fork_bombs_are_contained(runtime: RuntimeKind) {
 }
 
 async fn host_files_and_the_network_are_out_of_reach(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
-    let data_dir = app.data_dir.path().to_string_lossy().into_owned();
+    let data_dir = app.data_dir().to_string_lossy().into_owned();
     let port = app.addr.port();
     let python = format!(
         "import os, socket\n\
@@ -236,6 +251,9 @@ exports.handler = async () => ({{\n\
 }
 
 async fn tmp_is_private_writable_and_capped(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_runtime(runtime).await;
     let names = create_both(&app,
         "tmp",

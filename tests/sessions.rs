@@ -138,6 +138,9 @@ fn function(name: &str) -> Value {
 
 #[tokio::test]
 async fn a_password_opens_a_cookie_session_whose_changes_need_the_csrf_proof() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     app.user("alice").await;
     let browser = sign_in(
@@ -628,6 +631,9 @@ async fn signing_in_again_ends_the_session_it_replaces() {
 
 #[tokio::test]
 async fn run_routes_and_seed_aliases_take_no_session_cookie() {
+    if common::skipped_without_root() {
+        return;
+    }
     let app = spawn_app().await;
     // A function that answers a page trying to plant a session cookie of its own.
     app.create_fn(

@@ -52,11 +52,29 @@ pub struct Invoke<'a> {
     pub deadline_ms: u64,
 }
 
-/// Encodes a request as one line, ready to write to the agent.
-pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
-    let mut line = serde_json::to_vec(frame).unwrap_or_default();
+/// Encodes a request as one line, ready to write to the agent. (It fails only where a value
+/// cannot be JSON, e.g. a map with non-string keys: a bug, reported rather than sent empty.)
+pub fn encode<T: Serialize>(frame: &T) -> Result<Vec<u8>, ProtocolError> {
+    let mut line = serde_json::to_vec(frame).map_err(ProtocolError::Encode)?;
     line.push(b'\n');
-    line
+    Ok(line)
+}
+
+/// What was wrong with the exchange of frames.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("a request could not be encoded: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error("malformed frame: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("the reply stream failed: {0}")]
+    Stream(#[from] tokio_util::codec::LinesCodecError),
+    #[error("'{frame}' frame without '{field}'")]
+    MissingField { frame: String, field: &'static str },
+    #[error("unknown frame type '{0}'")]
+    UnknownFrame(String),
+    #[error("expected {expected}, got {got}")]
+    Unexpected { expected: &'static str, got: String },
 }
 
 /// Replies from the agent.
@@ -99,10 +117,12 @@ struct WireReply<'a> {
 }
 
 /// Parses one line from the agent; the error says what was wrong with it.
-pub fn decode(line: &str) -> Result<Reply, String> {
-    let wire: WireReply<'_> =
-        serde_json::from_str(line).map_err(|e| format!("malformed frame: {e}"))?;
-    let missing = |field: &str| format!("'{}' frame without '{field}'", wire.kind);
+pub fn decode(line: &str) -> Result<Reply, ProtocolError> {
+    let wire: WireReply<'_> = serde_json::from_str(line).map_err(ProtocolError::Malformed)?;
+    let missing = |field| ProtocolError::MissingField {
+        frame: wire.kind.to_owned(),
+        field,
+    };
     match wire.kind {
         "hello" => Ok(Reply::Hello),
         "loaded" => Ok(Reply::Loaded(wire.mode.ok_or_else(|| missing("mode"))?)),
@@ -122,7 +142,7 @@ pub fn decode(line: &str) -> Result<Reply, String> {
             };
             Ok(Reply::Result { id, outcome })
         }
-        other => Err(format!("unknown frame type '{other}'")),
+        other => Err(ProtocolError::UnknownFrame(other.to_owned())),
     }
 }
 
@@ -175,16 +195,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_reason() {
-        assert!(decode("hello").unwrap_err().contains("malformed"));
-        assert!(
-            decode(r#"{"type":"nope"}"#)
-                .unwrap_err()
-                .contains("unknown")
-        );
-        assert!(
-            decode(r#"{"type":"result","ok":true}"#)
-                .unwrap_err()
-                .contains("id")
-        );
+        assert!(matches!(decode("hello"), Err(ProtocolError::Malformed(_))));
+        assert!(matches!(
+            decode(r#"{"type":"nope"}"#),
+            Err(ProtocolError::UnknownFrame(kind)) if kind == "nope"
+        ));
+        assert!(matches!(
+            decode(r#"{"type":"result","ok":true}"#),
+            Err(ProtocolError::MissingField { field: "id", .. })
+        ));
+        let bad_key = BTreeMap::from([((1, 2), 3)]);
+        assert!(matches!(encode(&bad_key), Err(ProtocolError::Encode(_))));
     }
 }

@@ -10,7 +10,8 @@ use super::invocations::INVOCATION_ID_HEADER;
 use crate::auth::AuthError;
 use crate::engine::InvokeError;
 use crate::functions::RegistryError;
-use crate::store::StoreError;
+use crate::functions::validate::Problem;
+use crate::store::{StoreError, Taken};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -85,10 +86,9 @@ impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         match error {
             RegistryError::Invalid(invalid) => {
-                let status = if invalid.code == "code_too_large" {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::BAD_REQUEST
+                let status = match invalid.problem {
+                    Problem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    Problem::Invalid => StatusCode::BAD_REQUEST,
                 };
                 Self {
                     field: Some(invalid.field),
@@ -101,14 +101,13 @@ impl From<RegistryError> for ApiError {
                 "version_not_found",
                 error.to_string(),
             ),
-            RegistryError::Conflict { field, message } => Self {
-                field: Some(field),
+            RegistryError::Conflict { taken, message } => Self {
+                field: Some(taken.field()),
                 ..Self::new(
                     StatusCode::CONFLICT,
-                    if field == "route" {
-                        "route_taken"
-                    } else {
-                        "name_taken"
+                    match taken {
+                        Taken::Route => "route_taken",
+                        Taken::Name => "name_taken",
                     },
                     message,
                 )

@@ -505,7 +505,7 @@ impl Accounts {
             .insert_user(&user, hash.as_deref())
             .await
             .map_err(|e| match e {
-                StoreError::Conflict { .. } => AuthError::UserExists(username.to_owned()),
+                StoreError::Conflict(_) => AuthError::UserExists(username.to_owned()),
                 other => other.into(),
             })?;
         Ok(user)

@@ -55,8 +55,14 @@ enum Command {
         #[command(flatten)]
         client: client::ClientArgs,
     },
-    /// Measure warm and cold invocation latency, throughput, and the per-invocation baseline.
-    Bench(crate::bench::BenchArgs),
+    /// Measure warm and cold invocation latency, throughput, and the per-invocation baseline
+    /// (`kindling bench --help` lists its options).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Handed to the benchmark, which the executable provides.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Internal: sets up one sandboxed instance (started by the server).
     #[command(name = HELPER_SUBCOMMAND, hide = true)]
     SandboxExec { plan: String },
@@ -82,7 +88,9 @@ struct ServeArgs {
     no_auth: bool,
 }
 
-pub fn main() -> ExitCode {
+/// Runs the command line; `bench` runs the benchmark the executable passes in with the arguments
+/// after `bench` (it is not part of the library).
+pub fn main(bench: fn(Vec<String>) -> ExitCode) -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         // Runs before any thread exists: the helper forks.
@@ -102,11 +110,12 @@ pub fn main() -> ExitCode {
             init_logging();
             block_on(admin::run(command))
         }
-        Command::Bench(args) => block_on(crate::bench::run(args)),
+        Command::Bench { args } => bench(args),
     }
 }
 
-fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+/// Runs `task` on a new Tokio runtime; prints its error, if any, as the command's.
+pub fn block_on(task: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -15,7 +15,7 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 use super::ledger::Slot;
 use super::logs::LogTail;
 use super::output::Output;
-use crate::agents::protocol::{self, MAX_FRAME_BYTES, Reply};
+use crate::agents::protocol::{self, MAX_FRAME_BYTES, ProtocolError, Reply};
 use crate::model::{FunctionError, Language, RuntimeKind, Status};
 use crate::runtimes::InstanceSpec;
 use crate::runtimes::{BoxRead, BoxWrite, InstanceControl, Runtime, Spawned, StartError, Usage};
@@ -31,7 +31,7 @@ pub enum Failure {
     /// The instance's process is gone (it exited or was killed).
     Died,
     /// The agent sent something that is not a frame we expected.
-    Protocol(String),
+    Protocol(ProtocolError),
 }
 
 pub struct Instance {
@@ -100,7 +100,7 @@ impl Instance {
             Ok(other) => format!("expected 'hello', got {other:?}"),
             Err(Failure::Timeout) => "no 'hello' from the agent in time".to_owned(),
             Err(Failure::Died) => "the agent exited".to_owned(),
-            Err(Failure::Protocol(e)) => e,
+            Err(Failure::Protocol(e)) => e.to_string(),
         };
         instance.kill().await;
         Err(BootError::Agent {
@@ -127,7 +127,7 @@ impl Instance {
                 biased;
                 frame = self.replies.next() => break match frame {
                     Some(Ok(line)) => protocol::decode(&line).map_err(Failure::Protocol)?,
-                    Some(Err(e)) => return Err(Failure::Protocol(e.to_string())),
+                    Some(Err(e)) => return Err(Failure::Protocol(e.into())),
                     None => return Err(Failure::Died),
                 },
                 written = self.stdin.write(unsent), if !unsent.is_empty() => match written {
@@ -200,6 +200,11 @@ impl Instance {
         Ok(())
     }
 
+    /// Whether it waits frozen (see [`Instance::freeze`]).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen
+    }
+
     /// Whether it was killed from outside while frozen (and will die once thawed).
     pub fn killed_while_frozen(&self) -> bool {
         self.frozen && self.control.killed_while_frozen()
@@ -237,11 +242,11 @@ impl Instance {
                     "the function's process exited before it answered",
                 ),
             ),
-            Failure::Protocol(message) => (
+            Failure::Protocol(error) => (
                 Status::Crashed,
                 FunctionError::platform(
                     "Runtime.ProtocolError",
-                    format!("the instance broke the protocol: {message}"),
+                    format!("the instance broke the protocol: {error}"),
                 ),
             ),
         }

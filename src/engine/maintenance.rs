@@ -1,13 +1,15 @@
 //! The maintenance task: until shutdown, it checks the runtimes, refills generic instances,
 //! retires idle ones that expired, died or belong to an old version, and keeps each function's
-//! `min_warm` instances ready. Woken by the pool's `wake`, or once a second.
+//! `min_warm` instances ready. Woken by the pool's `wake`, or once a second. Beside it, the
+//! freezing task freezes idle instances once they have waited a moment.
 
 use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::logs::LogTail;
 use super::pool::PoolKey;
-use super::{Inner, MAINTENANCE_PERIOD, PROVISION_BACKOFF};
+use super::{FREEZE_AFTER, Inner, MAINTENANCE_PERIOD, PROVISION_BACKOFF};
 use crate::functions::registry::Scope;
 use crate::model::{Function, Language};
 use crate::runtimes::Runtime;
@@ -40,6 +42,27 @@ impl Inner {
                 _ = self.pool.wake.notified() => {}
                 _ = tokio::time::sleep(MAINTENANCE_PERIOD) => {}
                 _ = self.stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// The freezing task: until shutdown, freezes each idle instance once it has waited
+    /// `FREEZE_AFTER`, looking again every `FREEZE_AFTER` while some wait unfrozen, and sleeping
+    /// until one is put back when none do.
+    pub(super) async fn freeze_idle(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = self.pool.unfrozen.notified() => {}
+                _ = self.stop.cancelled() => return,
+            }
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(FREEZE_AFTER) => {}
+                    _ = self.stop.cancelled() => return,
+                }
+                if !self.pool.freeze_idle(FREEZE_AFTER) {
+                    break;
+                }
             }
         }
     }
@@ -148,14 +171,12 @@ impl Inner {
                 self.pool.discard(instance);
                 return Err(ending.error.map(|e| e.error_message).unwrap_or_default());
             }
-            let id = instance.id;
             self.pool.put_idle(
                 key.clone(),
                 instance,
                 self.keep_alive(function),
                 function.min_warm,
             );
-            self.pool.freeze_idle(key, id);
         }
         Ok(())
     }

@@ -56,6 +56,8 @@ pub struct Pool {
     counters: Counters,
     /// Wakes the maintainer: a generic instance was taken, or something changed.
     pub wake: Notify,
+    /// Wakes the freezing task: an instance was put back idle.
+    pub unfrozen: Notify,
     /// Where instance kills run, so that shutdown can wait for them.
     tasks: TaskTracker,
 }
@@ -76,6 +78,7 @@ impl Pool {
             census: Arc::default(),
             counters: Counters::default(),
             wake: Notify::new(),
+            unfrozen: Notify::new(),
             tasks,
         }
     }
@@ -287,33 +290,38 @@ impl Pool {
             });
         // An idle instance can be evicted: invocations waiting for room may proceed.
         self.ledger.freed.notify_waiters();
+        self.unfrozen.notify_one();
     }
 
-    /// Freezes the idle instance `id` of `key` if it is still waiting there (an invocation may
-    /// have taken it since it was put back), or kills it when it cannot be frozen. Called after
-    /// the invocation that used it has answered: freezing stays off the invoke path.
-    pub fn freeze_idle(&self, key: &PoolKey, id: u64) {
-        let unfreezable = {
+    /// Freezes every idle instance that has waited at least `idle_for`, and kills those that
+    /// cannot be frozen. Returns whether some wait unfrozen still (they have not waited long
+    /// enough yet). Off the invoke path: the freezing task calls it.
+    pub fn freeze_idle(&self, idle_for: Duration) -> bool {
+        let mut unfreezable = Vec::new();
+        let mut waiting = false;
+        {
             let mut state = lock(&self.state);
-            let Some(idle) = state.specialised.get_mut(key) else {
-                return;
-            };
-            let Some(at) = idle.iter().position(|entry| entry.instance.id == id) else {
-                return;
-            };
-            match idle[at].instance.freeze() {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(instance = id, error = %e, "cannot freeze an idle instance; killing it");
-                    let entry = idle.remove(at);
-                    if idle.is_empty() {
-                        state.specialised.remove(key);
+            for idle in state.specialised.values_mut() {
+                let mut index = 0;
+                while index < idle.len() {
+                    let instance = &mut idle[index].instance;
+                    if instance.is_frozen() {
+                        index += 1;
+                    } else if instance.last_used.elapsed() < idle_for {
+                        waiting = true;
+                        index += 1;
+                    } else if let Err(e) = instance.freeze() {
+                        tracing::warn!(instance = instance.id, error = %e, "cannot freeze an idle instance; killing it");
+                        unfreezable.push(idle.remove(index).instance);
+                    } else {
+                        index += 1;
                     }
-                    entry.instance
                 }
             }
-        };
-        self.discard(unfreezable);
+            state.specialised.retain(|_, idle| !idle.is_empty());
+        }
+        self.discard_all(unfreezable);
+        waiting
     }
 
     /// Adds a started generic instance, frozen until it is taken.

@@ -10,7 +10,7 @@ use super::validate::{self, Draft, FunctionInput, ValidationError};
 use crate::blobs::Blobs;
 use crate::config::Limits;
 use crate::model::{Function, RuntimeKind};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Taken};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -21,10 +21,7 @@ pub enum RegistryError {
     #[error("function '{function}' has no version {version}")]
     VersionNotFound { function: String, version: i64 },
     #[error("{message}")]
-    Conflict {
-        field: &'static str,
-        message: String,
-    },
+    Conflict { taken: Taken, message: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("code storage failed: {0}")]
@@ -322,7 +319,7 @@ impl Registry {
             .find(|f| f.owner == owner)
         {
             return Err(RegistryError::Conflict {
-                field: "name",
+                taken: Taken::Name,
                 message: format!(
                     "a function named '{}' already exists (id {})",
                     draft.name, other.id
@@ -334,7 +331,7 @@ impl Registry {
             && is_other(&other)
         {
             return Err(RegistryError::Conflict {
-                field: "route",
+                taken: Taken::Route,
                 message: format!(
                     "route '{route}' is already used by function '{}'",
                     other.name
@@ -346,14 +343,14 @@ impl Registry {
 
     fn conflict_message(&self, error: StoreError, function: &Function) -> RegistryError {
         match error {
-            StoreError::Conflict { field } => RegistryError::Conflict {
-                field,
-                message: match field {
-                    "route" => format!(
+            StoreError::Conflict(taken) => RegistryError::Conflict {
+                taken,
+                message: match taken {
+                    Taken::Route => format!(
                         "route '{}' is already used by another function",
                         function.route.as_deref().unwrap_or_default()
                     ),
-                    _ => format!("a function named '{}' already exists", function.name),
+                    Taken::Name => format!("a function named '{}' already exists", function.name),
                 },
             },
             other => RegistryError::Store(other),

@@ -61,6 +61,16 @@ pub struct ValidationError {
     /// Stable, machine-readable: `invalid_name`, `unknown_language`, `code_too_large`, …
     pub code: &'static str,
     pub message: String,
+    pub problem: Problem,
+}
+
+/// What kind of rule was broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    /// The value is not acceptable.
+    Invalid,
+    /// The value is over a size limit.
+    TooLarge,
 }
 
 fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> ValidationError {
@@ -68,6 +78,7 @@ fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) 
         field,
         code,
         message: message.into(),
+        problem: Problem::Invalid,
     }
 }
 
@@ -312,15 +323,18 @@ fn check_code(code: &str, limits: &Limits) -> Result<(), ValidationError> {
         return Err(invalid("code", "empty_code", "'code' must not be empty"));
     }
     if code.len() > limits.max_code_bytes {
-        return Err(invalid(
-            "code",
-            "code_too_large",
-            format!(
-                "code is {} bytes; the limit is {} bytes",
-                code.len(),
-                limits.max_code_bytes
-            ),
-        ));
+        return Err(ValidationError {
+            problem: Problem::TooLarge,
+            ..invalid(
+                "code",
+                "code_too_large",
+                format!(
+                    "code is {} bytes; the limit is {} bytes",
+                    code.len(),
+                    limits.max_code_bytes
+                ),
+            )
+        });
     }
     if code.contains('\0') {
         return Err(invalid(

@@ -152,8 +152,11 @@ pub enum StartError {
     /// The runtime itself is gone (e.g. its Docker engine stopped answering).
     #[error("{0}")]
     Unavailable(String),
+    /// The runtime refused this instance (the Docker engine's answer).
     #[error("{0}")]
-    Other(String),
+    Refused(String),
+    #[error("the sandbox's spawner thread has stopped")]
+    SpawnerStopped,
 }
 
 /// A place where instances run.

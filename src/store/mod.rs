@@ -19,12 +19,29 @@ pub use accounts::TokenRecord;
 pub use invocations::{InvocationFilter, InvocationWriter};
 pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals};
 
+/// Which unique field a write collided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Name,
+    Route,
+}
+
+impl Taken {
+    /// The input field it is.
+    pub fn field(self) -> &'static str {
+        match self {
+            Taken::Name => "name",
+            Taken::Route => "route",
+        }
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A unique field (a function's `name` or `route`, a user's `name`) is already taken.
-    #[error("{field} is already taken")]
-    Conflict { field: &'static str },
+    #[error("{} is already taken", .0.field())]
+    Conflict(Taken),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -78,12 +95,12 @@ fn conflict(error: sqlx::Error) -> StoreError {
         && db.is_unique_violation()
     {
         let message = db.message();
-        let field = if message.contains("route") {
-            "route"
+        let taken = if message.contains("route") {
+            Taken::Route
         } else {
-            "name"
+            Taken::Name
         };
-        return StoreError::Conflict { field };
+        return StoreError::Conflict(taken);
     }
     StoreError::Database(error)
 }

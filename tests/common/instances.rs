@@ -77,7 +77,7 @@ impl HostInstance {
 
 /// The instances of `app` on `runtime` that exist on the host right now, sorted.
 pub fn host_instances(app: &TestApp, runtime: RuntimeKind) -> Vec<HostInstance> {
-    let server = server_id(app.data_dir.path());
+    let server = server_id(app.data_dir());
     let mut found = match runtime {
         RuntimeKind::Sandbox => sandbox_instances(&server),
         RuntimeKind::Docker | RuntimeKind::Gvisor => containers(&server, runtime),

@@ -3,16 +3,17 @@
 #![allow(dead_code)] // each test binary uses a different part of it
 
 pub mod instances;
+#[path = "../../src/bench/spawn.rs"]
+mod spawn;
 
+use std::io::Write;
 use std::net::SocketAddr;
 
-use kindling::auth::ADMIN_TOKEN_FILE;
 use kindling::config::Config;
 use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderName};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 /// A running server, and a client of it that sends the first administrator's token (the one
 /// the server wrote to its data dir on first start). It derefs to that client.
@@ -20,9 +21,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub api: Api,
     pub admin_token: String,
-    pub data_dir: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
+    server: spawn::Spawned,
 }
 
 /// The image `scripts/build-images` builds for the Docker-based runtimes (this project's test
@@ -36,6 +35,27 @@ pub struct Api {
     pub client: reqwest::Client,
 }
 
+/// Whether this test must be skipped, and says why: it runs functions in real sandboxes, which
+/// need root (namespaces, cgroups). `cargo test` as root — as CI runs it — runs it; as any other
+/// user, the engine's own unit tests (on the fake runtime) still run.
+pub fn skipped_without_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
+        return false;
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_owned();
+    // Straight to stderr: the test harness would hide what `eprintln!` says in a passing test.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: it needs root to run functions in sandboxes (namespaces, cgroups), and runs as uid {euid}"
+    );
+    true
+}
+
 /// A server with default settings, offering the sandbox runtime only.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -44,39 +64,21 @@ pub async fn spawn_app() -> TestApp {
 /// A server whose settings `configure` may change first (it offers the sandbox runtime only
 /// unless `configure` says otherwise).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    let data_dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_data_dir(data_dir.path());
-    config.runtimes = vec![RuntimeKind::Sandbox];
-    config.sandbox.helper = Some(env!("CARGO_BIN_EXE_kindling").into());
-    config.docker.python_image = LOCAL_IMAGE.to_owned();
-    config.docker.node_image = LOCAL_IMAGE.to_owned();
-    configure(&mut config);
-    let token_file = config.data_dir.join(ADMIN_TOKEN_FILE);
-    let server = kindling::server::build(config)
-        .await
-        .expect("server builds");
-    let addr = server.local_addr();
-    let admin_token = std::fs::read_to_string(token_file)
-        .expect("the first start wrote the administrator's token")
-        .trim()
-        .to_owned();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        server
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await
-            .expect("server runs");
-    });
-    let base = format!("http://{addr}");
+    let server = spawn::spawn(Config::default(), |config| {
+        config.runtimes = vec![RuntimeKind::Sandbox];
+        config.sandbox.helper = Some(env!("CARGO_BIN_EXE_kindling").into());
+        config.docker.python_image = LOCAL_IMAGE.to_owned();
+        config.docker.node_image = LOCAL_IMAGE.to_owned();
+        configure(config);
+    })
+    .await
+    .expect("server starts");
+    let base = format!("http://{}", server.addr);
     TestApp {
-        addr,
-        api: Api::with_token(&base, Some(&admin_token)),
-        admin_token,
-        data_dir,
-        stop: Some(stop),
-        server: Some(server),
+        addr: server.addr,
+        api: Api::with_token(&base, Some(&server.admin_token)),
+        admin_token: server.admin_token.clone(),
+        server,
     }
 }
 
@@ -106,6 +108,11 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// The server's data dir (its temporary one, unless the test chose another).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.server.data_dir
+    }
+
     /// The same server, called with `token` (`None`: no `Authorization` header).
     pub fn as_token(&self, token: Option<&str>) -> Api {
         Api::with_token(&self.base, token)
@@ -134,12 +141,7 @@ impl TestApp {
 
     /// Stops the server the way Ctrl-C does and waits until it has shut down.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server stopped cleanly");
-        }
+        self.server.stop().await.expect("server stopped cleanly");
     }
 }
 
@@ -285,4 +287,34 @@ pub async fn create_both(
         app.create_fn(slot, language, code, extra.clone()).await;
     }
     names
+}
+
+/// How many instances the server's pool reports in `state` (`idle`, `busy`, `prewarmed`,
+/// `starting`), of `language` or of any.
+pub async fn pool_count(api: &Api, state: &str, language: Option<&str>) -> u64 {
+    let (_, metrics) = api.get("/metrics/system").await;
+    metrics["pool"]["instances"]
+        .as_array()
+        .expect("the pool's instances")
+        .iter()
+        .filter(|c| c["state"] == state && language.is_none_or(|l| c["language"] == l))
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum()
+}
+
+/// Waits (up to 10 s) until the pool reports `count` instances in `state`: how a test knows an
+/// invocation is in flight, or an instance was replaced, without guessing with a sleep.
+pub async fn wait_for_pool(api: &Api, state: &str, language: Option<&str>, count: u64) {
+    let began = std::time::Instant::now();
+    loop {
+        let now = pool_count(api, state, language).await;
+        if now == count {
+            return;
+        }
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(10),
+            "{state}: {now}, waiting for {count}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
 }

@@ -23,6 +23,7 @@ use bollard::query_parameters::{
 use futures::future::BoxFuture;
 
 use self::instance::DockerInstance;
+use super::freezer::{CGROUP_MOUNT, KeepFrozen};
 use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
 use crate::agents::AGENT_ENV;
 use crate::config::DockerConfig;
@@ -45,6 +46,8 @@ struct Shared {
     /// Whether the engine runs on this host (a Unix socket), so that its containers' cgroups are
     /// here to freeze.
     local: bool,
+    /// Keeps thawing cheap where containers are frozen through cgroup v1.
+    _keep_frozen: Option<KeepFrozen>,
     images: BTreeMap<Language, String>,
     /// `runsc` for gVisor; the engine's default (runc) otherwise.
     oci_runtime: Option<String>,
@@ -58,22 +61,34 @@ impl DockerRuntime {
     /// is contacted yet: [`Runtime::check`] does that.
     pub fn new(kind: RuntimeKind, config: &DockerConfig, data_dir: &Path) -> Self {
         let not_checked = || Err("not checked yet".to_owned());
+        let local = config
+            .host
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .is_none_or(|host| host.starts_with("unix://") || host.starts_with('/'));
+        let server = server_id(data_dir);
+        let v1_freezer = Path::new(CGROUP_MOUNT).join("freezer");
+        let keep_frozen = (local && v1_freezer.is_dir())
+            .then(|| {
+                KeepFrozen::new(v1_freezer.join(format!("kindling/{server}.{kind}.keep-frozen")))
+            })
+            .and_then(|kept| {
+                kept.inspect_err(|e| tracing::debug!(error = %e, "no frozen anchor"))
+                    .ok()
+            });
         Self {
             shared: Arc::new(Shared {
                 kind,
                 client: RwLock::new(None),
                 host: config.host.clone(),
-                local: config
-                    .host
-                    .clone()
-                    .or_else(|| std::env::var("DOCKER_HOST").ok())
-                    .is_none_or(|host| host.starts_with("unix://") || host.starts_with('/')),
+                local,
+                _keep_frozen: keep_frozen,
                 images: BTreeMap::from([
                     (Language::Python, config.python_image.clone()),
                     (Language::Javascript, config.node_image.clone()),
                 ]),
                 oci_runtime: (kind == RuntimeKind::Gvisor).then(|| config.gvisor_runtime.clone()),
-                server: server_id(data_dir),
+                server,
                 languages: RwLock::new(
                     Language::ALL
                         .into_iter()
@@ -85,13 +100,24 @@ impl DockerRuntime {
     }
 }
 
+/// Why the Docker engine cannot run instances right now.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("the Docker engine does not answer: {0}")]
+    Unreachable(#[from] bollard::errors::Error),
+    #[error(
+        "the Docker engine has no '{0}' runtime (register gVisor's runsc in /etc/docker/daemon.json; scripts/docker-setup does)"
+    )]
+    NoOciRuntime(String),
+}
+
 /// Errors from the engine's answers are the request's fault; any other is the engine being gone.
 fn start_error(error: bollard::errors::Error) -> StartError {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => {
-            StartError::Other(message)
+            StartError::Refused(message)
         }
-        other => StartError::Unavailable(format!("the Docker engine does not answer: {other}")),
+        other => StartError::Unavailable(DockerError::Unreachable(other).to_string()),
     }
 }
 
@@ -112,7 +138,7 @@ impl Shared {
         crate::sync::read(&self.client).clone()
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), DockerError> {
         if let Some(client) = self.client() {
             if client.ping().await.is_ok() {
                 // Look for missing images again: they may have been pulled or built since.
@@ -125,20 +151,11 @@ impl Shared {
         }
         // (Re)connecting: negotiate the API version (hosts run older engines than bollard
         // speaks), then look at the OCI runtime and the images again.
-        let unreachable =
-            |e: bollard::errors::Error| format!("the Docker engine does not answer: {e}");
-        let client = self
-            .connect()
-            .map_err(unreachable)?
-            .negotiate_version()
-            .await
-            .map_err(unreachable)?;
+        let client = self.connect()?.negotiate_version().await?;
         if let Some(oci_runtime) = &self.oci_runtime {
-            let info = client.info().await.map_err(unreachable)?;
+            let info = client.info().await?;
             if !info.runtimes.unwrap_or_default().contains_key(oci_runtime) {
-                return Err(format!(
-                    "the Docker engine has no '{oci_runtime}' runtime (register gVisor's runsc in /etc/docker/daemon.json; scripts/docker-setup does)"
-                ));
+                return Err(DockerError::NoOciRuntime(oci_runtime.clone()));
             }
         }
         self.inspect_images(&client).await;
@@ -309,7 +326,7 @@ impl Runtime for DockerRuntime {
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(self.shared.check())
+        Box::pin(async { self.shared.check().await.map_err(|e| e.to_string()) })
     }
 
     fn supports(&self, language: Language) -> Result<(), String> {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::runtimes::Usage;
-use crate::runtimes::freezer::{self, Freezer, FreezerKind};
+use crate::runtimes::freezer::{self, Freezer, FreezerKind, KeepFrozen};
 
 /// The v1 controllers an instance is placed in.
 const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu", "cpuacct"];
@@ -22,6 +22,27 @@ const V1_FREEZER: &str = "freezer";
 /// The v2 controllers enabled for instances.
 const V2_CONTROLLERS: &str = "+memory +pids +cpu";
 const CPU_PERIOD_US: u64 = 100_000;
+
+/// Why the server's cgroups cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup v1 controller '{controller}' is not mounted at {}: {source}", .path.display())]
+    NotMounted {
+        controller: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("cgroup v2 controller '{controller}' is not available at {} (it lists: {available})", .mount.display())]
+    Unavailable {
+        controller: &'static str,
+        mount: PathBuf,
+        available: String,
+    },
+    #[error("cannot create cgroup {}: {source}", .dir.display())]
+    Create { dir: PathBuf, source: io::Error },
+    #[error("cannot enable the memory, pids and cpu controllers in {}: {source}", .dir.display())]
+    Delegate { dir: PathBuf, source: io::Error },
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
@@ -45,6 +66,8 @@ pub struct CgroupTree {
     bases: Vec<PathBuf>,
     /// How instances are frozen, if this host can.
     freezer: Option<FreezerKind>,
+    /// Keeps thawing cheap (v1).
+    _keep_frozen: Option<KeepFrozen>,
 }
 
 /// One instance's cgroup.
@@ -72,7 +95,7 @@ struct Accounting {
 impl CgroupTree {
     /// Finds the cgroup version mounted at `mount` and creates `kindling/<server>` in it.
     /// The error names what is missing.
-    pub fn open(mount: &Path, server: &str) -> Result<Self, String> {
+    pub fn open(mount: &Path, server: &str) -> Result<Self, CgroupError> {
         let relative = Path::new("kindling").join(server);
         if mount.join("cgroup.controllers").exists() {
             return Self::open_v2(mount, &relative);
@@ -80,12 +103,12 @@ impl CgroupTree {
         let mut bases: Vec<PathBuf> = Vec::new();
         for controller in V1_CONTROLLERS {
             let hierarchy = mount.join(controller);
-            let hierarchy = fs::canonicalize(&hierarchy).map_err(|e| {
-                format!(
-                    "cgroup v1 controller '{controller}' is not mounted at {}: {e}",
-                    hierarchy.display()
-                )
-            })?;
+            let hierarchy =
+                fs::canonicalize(&hierarchy).map_err(|source| CgroupError::NotMounted {
+                    controller,
+                    path: hierarchy,
+                    source,
+                })?;
             let base = hierarchy.join(&relative);
             if !bases.contains(&base) {
                 create_dir(&base)?;
@@ -94,9 +117,19 @@ impl CgroupTree {
         }
         let freezer = fs::canonicalize(mount.join(V1_FREEZER))
             .map_err(|e| e.to_string())
-            .and_then(|hierarchy| create_dir(&hierarchy.join(&relative)).map(|()| hierarchy));
+            .and_then(|hierarchy| {
+                create_dir(&hierarchy.join(&relative))
+                    .map(|()| hierarchy)
+                    .map_err(|e| e.to_string())
+            });
+        let mut keep_frozen = None;
         let freezer = match freezer {
             Ok(hierarchy) => {
+                // Beside this server's cgroup, not in it: reaping instances leaves it alone.
+                let anchor = hierarchy.join(format!("kindling/{server}.keep-frozen"));
+                keep_frozen = KeepFrozen::new(anchor)
+                    .inspect_err(|e| tracing::warn!(error = %e, "thawing will be slow"))
+                    .ok();
                 bases.push(hierarchy.join(&relative));
                 Some(FreezerKind::V1)
             }
@@ -112,18 +145,19 @@ impl CgroupTree {
             version: Version::V1,
             bases,
             freezer,
+            _keep_frozen: keep_frozen,
         })
     }
 
-    fn open_v2(mount: &Path, relative: &Path) -> Result<Self, String> {
+    fn open_v2(mount: &Path, relative: &Path) -> Result<Self, CgroupError> {
         let available = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
-        for needed in ["memory", "pids", "cpu"] {
-            if !available.split_whitespace().any(|c| c == needed) {
-                return Err(format!(
-                    "cgroup v2 controller '{needed}' is not available at {} (it lists: {})",
-                    mount.display(),
-                    available.trim()
-                ));
+        for controller in ["memory", "pids", "cpu"] {
+            if !available.split_whitespace().any(|c| c == controller) {
+                return Err(CgroupError::Unavailable {
+                    controller,
+                    mount: mount.to_path_buf(),
+                    available: available.trim().to_owned(),
+                });
             }
         }
         // Each level must delegate the controllers to the next one down.
@@ -138,6 +172,7 @@ impl CgroupTree {
             version: Version::V2,
             bases: vec![dir],
             freezer: Some(FreezerKind::V2),
+            _keep_frozen: None,
         })
     }
 
@@ -413,16 +448,19 @@ fn parse_number(text: &str) -> io::Result<u64> {
     })
 }
 
-fn create_dir(dir: &Path) -> Result<(), String> {
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))
+fn create_dir(dir: &Path) -> Result<(), CgroupError> {
+    fs::create_dir_all(dir).map_err(|source| CgroupError::Create {
+        dir: dir.to_path_buf(),
+        source,
+    })
 }
 
-fn enable_v2_controllers(dir: &Path) -> Result<(), String> {
-    write(&dir.join("cgroup.subtree_control"), V2_CONTROLLERS).map_err(|e| {
-        format!(
-            "cannot enable the memory, pids and cpu controllers in {}: {e}",
-            dir.display()
-        )
+fn enable_v2_controllers(dir: &Path) -> Result<(), CgroupError> {
+    write(&dir.join("cgroup.subtree_control"), V2_CONTROLLERS).map_err(|source| {
+        CgroupError::Delegate {
+            dir: dir.to_path_buf(),
+            source,
+        }
     })
 }
 

@@ -181,8 +181,18 @@ fn drop_privileges_and_exec(argv: &[CString], env: &[CString], uid: u32, gid: u3
     // SAFETY: these calls only change this process's credentials; the pointer arrays are
     // null-terminated and point into `argv`/`env`, which outlive the execve call.
     unsafe {
-        for capability in 0..=63 {
-            libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0);
+        // Every capability the kernel knows, until it says there are no more (EINVAL past the
+        // last one). Any other failure leaves a capability in the bounding set: refuse to start.
+        for capability in 0.. {
+            if libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0) == 0 {
+                continue;
+            }
+            let past_the_last =
+                std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL);
+            if !past_the_last || capability == 0 {
+                return fail(&format!("cannot drop capability {capability}"));
+            }
+            break;
         }
         if libc::setgroups(0, std::ptr::null()) != 0 {
             return fail("setgroups");

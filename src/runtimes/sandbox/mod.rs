@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+pub use self::cgroup::CgroupError;
 use self::cgroup::{CgroupLimits, CgroupTree};
 use self::instance::SandboxInstance;
 use self::policy::{LaunchPlan, Mount};
@@ -26,6 +27,32 @@ use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
 use crate::agents::AGENT_ENV;
 use crate::config::SandboxConfig;
 use crate::model::{Language, RuntimeKind};
+
+/// Why this host cannot run sandboxes.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("it needs root (to create namespaces and cgroups), and kindling runs as uid {0}")]
+    NotRoot(u32),
+    #[error("cannot find its own executable: {0}")]
+    NoExecutable(#[source] std::io::Error),
+    #[error("the helper {} does not exist", .0.display())]
+    NoHelper(PathBuf),
+    #[error("cannot use {}: {source}", .path.display())]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the data dir {} is inside a directory the sandbox mounts; move it elsewhere", .0.display())]
+    DataDirVisible(PathBuf),
+    #[error("/bin/sh, which starts the agents, is missing")]
+    NoShell,
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("the sandbox runtime needs a Tokio runtime: {0}")]
+    NoTokio(#[from] tokio::runtime::TryCurrentError),
+    #[error("cannot start the spawner thread: {0}")]
+    Spawner(#[source] std::io::Error),
+}
 
 /// The hidden subcommand that runs [`exec::run`].
 pub const HELPER_SUBCOMMAND: &str = "__sandbox-exec";
@@ -56,42 +83,37 @@ struct Shared {
 impl SandboxRuntime {
     /// Checks that this host can run sandboxes and prepares the server's share of them. The
     /// error names what is missing.
-    pub fn new(config: &SandboxConfig, data_dir: &Path) -> Result<Self, String> {
+    pub fn new(config: &SandboxConfig, data_dir: &Path) -> Result<Self, SandboxError> {
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
         if euid != 0 {
-            return Err(format!(
-                "it needs root (to create namespaces and cgroups), and kindling runs as uid {euid}"
-            ));
+            return Err(SandboxError::NotRoot(euid));
         }
         let helper = match &config.helper {
             Some(helper) => helper.clone(),
-            None => std::env::current_exe()
-                .map_err(|e| format!("cannot find its own executable: {e}"))?,
+            None => std::env::current_exe().map_err(SandboxError::NoExecutable)?,
         };
         if !helper.is_file() {
-            return Err(format!("the helper {} does not exist", helper.display()));
+            return Err(SandboxError::NoHelper(helper));
         }
-        let data_dir = std::fs::canonicalize(data_dir)
-            .map_err(|e| format!("data dir {}: {e}", data_dir.display()))?;
+        let directory = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SandboxError::Directory { path, source }
+        };
+        let data_dir = std::fs::canonicalize(data_dir).map_err(directory(data_dir))?;
         let sandbox_dir = data_dir.join("sandbox");
         let etc = sandbox_dir.join("etc");
-        policy::write_etc(&etc, config.uid, config.gid)
-            .map_err(|e| format!("cannot write {}: {e}", etc.display()))?;
+        policy::write_etc(&etc, config.uid, config.gid).map_err(directory(&etc))?;
         let mounts = policy::root_mounts(&etc, &config.extra_read_only);
         if policy::is_visible(&mounts, &data_dir) {
-            return Err(format!(
-                "the data dir {} is inside a directory the sandbox mounts; move it elsewhere",
-                data_dir.display()
-            ));
+            return Err(SandboxError::DataDirVisible(data_dir));
         }
         if !policy::is_visible(&mounts, Path::new("/bin/sh")) || !Path::new("/bin/sh").exists() {
-            return Err("/bin/sh, which starts the agents, is missing".to_owned());
+            return Err(SandboxError::NoShell);
         }
         let cgroups = CgroupTree::open(&config.cgroup_root, &server_id(&data_dir))?;
         let roots = sandbox_dir.join("roots");
-        std::fs::create_dir_all(&roots)
-            .map_err(|e| format!("cannot create {}: {e}", roots.display()))?;
+        std::fs::create_dir_all(&roots).map_err(directory(&roots))?;
         let interpreters = Language::ALL
             .into_iter()
             .map(|language| (language, interpreter(config, language, &mounts)))
@@ -112,9 +134,8 @@ impl SandboxRuntime {
 /// The one thread that starts helpers, living as long as the runtime. A helper asks to die with
 /// its parent (`PR_SET_PDEATHSIG`), and for the kernel the parent is the *thread* that forked it:
 /// started from a pool thread that later retires, it would die with that thread.
-fn spawner(shared: Arc<Shared>) -> Result<std::sync::mpsc::Sender<SpawnRequest>, String> {
-    let runtime = tokio::runtime::Handle::try_current()
-        .map_err(|e| format!("the sandbox runtime needs a Tokio runtime: {e}"))?;
+fn spawner(shared: Arc<Shared>) -> Result<std::sync::mpsc::Sender<SpawnRequest>, SandboxError> {
+    let runtime = tokio::runtime::Handle::try_current()?;
     let (requests, incoming) = std::sync::mpsc::channel::<SpawnRequest>();
     std::thread::Builder::new()
         .name("kindling-spawner".to_owned())
@@ -125,7 +146,7 @@ fn spawner(shared: Arc<Shared>) -> Result<std::sync::mpsc::Sender<SpawnRequest>,
                 let _ = reply.send(shared.spawn(&spec));
             }
         })
-        .map_err(|e| format!("cannot start the spawner thread: {e}"))?;
+        .map_err(SandboxError::Spawner)?;
     Ok(requests)
 }
 
@@ -203,7 +224,7 @@ impl Runtime for SandboxRuntime {
         let (reply, spawned) = tokio::sync::oneshot::channel();
         let sent = self.spawner.send((spec, reply));
         Box::pin(async move {
-            let gone = || StartError::Other("the sandbox spawner thread has stopped".to_owned());
+            let gone = || StartError::SpawnerStopped;
             sent.map_err(|_| gone())?;
             spawned.await.map_err(|_| gone())?
         })

@@ -9,16 +9,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::Parser;
 use comfy_table::Table;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-use crate::auth::ADMIN_TOKEN_FILE;
-use crate::config::Config;
-use crate::model::{Language, RuntimeKind};
+mod spawn;
 
-#[derive(Args, Debug)]
+use kindling::config::Config;
+use kindling::model::{Language, RuntimeKind};
+use spawn::{Spawned, spawn};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kindling bench",
+    about = "Measure warm and cold invocation latency, throughput, and the per-invocation baseline"
+)]
 pub struct BenchArgs {
     /// Warm invocations measured per language and concurrency level.
     #[arg(long, default_value_t = 2000)]
@@ -121,57 +127,41 @@ fn latency_row(what: String, latencies: &Latencies, per_second: Option<f64>) -> 
 struct BenchServer {
     base: String,
     http: reqwest::Client,
-    data_dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Spawned,
 }
 
 impl BenchServer {
     async fn start(base: &Config, runtime: RuntimeKind, prewarm: u32) -> anyhow::Result<Arc<Self>> {
-        let data_dir = tempfile::tempdir()?;
-        let mut config = base.clone();
-        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        config.data_dir = data_dir.path().to_path_buf();
-        config.runtimes = vec![runtime];
-        config.default_runtime = runtime;
-        config.pool.prewarm = prewarm;
-        // The benchmark measures the engine, not its admission control.
-        config.pool.max_concurrency = 1000;
-        let server = crate::server::build(config).await?;
-        let base = format!("http://{}", server.local_addr());
+        let server = spawn(base.clone(), |config| {
+            config.runtimes = vec![runtime];
+            config.default_runtime = runtime;
+            config.pool.prewarm = prewarm;
+            // The benchmark measures the engine, not its admission control.
+            config.pool.max_concurrency = 1000;
+        })
+        .await?;
         // Measured as users call it: with a token, checked on every request.
-        let token_file = data_dir.path().join(ADMIN_TOKEN_FILE);
-        let token = std::fs::read_to_string(&token_file)
-            .with_context(|| format!("reading {}", token_file.display()))?;
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(
             reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", token.trim()).parse()?,
+            format!("Bearer {}", server.admin_token).parse()?,
         );
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server.run(async {
-            let _ = stopped.await;
-        }));
         Ok(Arc::new(Self {
-            base,
+            base: format!("http://{}", server.addr),
             http: reqwest::Client::builder()
                 .default_headers(headers)
                 .build()?,
-            data_dir,
-            stop: Some(stop),
-            serving: Some(serving),
+            server,
         }))
     }
 
+    fn data_dir(&self) -> &Path {
+        &self.server.data_dir
+    }
+
     async fn stop(self: Arc<Self>) -> anyhow::Result<()> {
-        let mut server = Arc::into_inner(self).context("the benchmark still uses the server")?;
-        if let Some(stop) = server.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(serving) = server.serving.take() {
-            serving.await??;
-        }
-        Ok(())
+        let mut bench = Arc::into_inner(self).context("the benchmark still uses the server")?;
+        bench.server.stop().await
     }
 
     async fn call(
@@ -488,7 +478,7 @@ fn sandbox_helpers(data_dir: &Path) -> Vec<(u32, String)> {
 
 /// The main process of each container of the server on `data_dir`, with its language.
 fn containers(data_dir: &Path) -> Vec<(u32, String)> {
-    let server = crate::runtimes::server_id(data_dir);
+    let server = kindling::runtimes::server_id(data_dir);
     let listed = std::process::Command::new("docker")
         .args([
             "ps",
@@ -555,7 +545,7 @@ async fn memory(
         server.invoke(&name).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let instances = instance_memory(runtime, server.data_dir.path());
+    let instances = instance_memory(runtime, server.data_dir());
     let mut rows = Vec::new();
     for interpreter in ["python", "javascript"] {
         let of_kind: Vec<Memory> = instances
@@ -597,8 +587,17 @@ async fn memory(
     })
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref(), crate::config::Overrides::default())?;
+/// `kindling bench`, given the arguments after `bench`.
+pub fn main(args: Vec<String>) -> std::process::ExitCode {
+    let args = BenchArgs::parse_from(std::iter::once("kindling bench".to_owned()).chain(args));
+    kindling::cli::block_on(run(args))
+}
+
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let config = Config::load(
+        args.config.as_deref(),
+        kindling::config::Overrides::default(),
+    )?;
     let prewarm = 2;
     let main = BenchServer::start(&config, args.runtime, prewarm).await?;
     let cold = BenchServer::start(&config, args.runtime, 0).await?;
