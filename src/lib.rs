@@ -37,7 +37,7 @@
 //!       `engine::Observer::invoked`.
 //! 3. The answer goes back to the caller. Off the invoke path, the engine's freezing task
 //!    (`Pool::freeze_idle`) freezes the instance once it has waited idle 10 ms
-//!    (`runtimes::freezer`); the maintenance task expires, evicts and replaces instances.
+//!    (`runtimes::freezer`); the maintenance task expires and replaces instances.
 
 //! # The modules
 //!

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::instances::{HostInstance, host_instances};
+use common::instances::{HostInstance, host_instances, host_instances_of};
 use common::{TestApp, spawn_app_with};
 use kindling::runtimes::RuntimeKind;
 use serde_json::{Value, json};
@@ -137,18 +137,18 @@ async fn idle_instances_use_no_cpu_and_resume(runtime: RuntimeKind) {
         app.create_fn(&name, language, code, json!({})).await;
         let first = invoke_checking_logs(&app, &name).await;
         assert_eq!(first["start"], "cold", "{first}");
+        // Measured from the answer on: the instance is frozen within 10–20 ms of it.
         let [instance] = &wait_for_instances(&app, runtime, 1, &[]).await[..] else {
             unreachable!()
         };
-        wait_frozen(instance).await;
-
         let before = instance.cpu_ns();
         tokio::time::sleep(Duration::from_secs(5)).await;
         let used = Duration::from_nanos(instance.cpu_ns() - before);
         assert!(
             used < Duration::from_millis(50),
-            "{runtime} {language}: an idle instance used {used:?} of CPU in 5 s"
+            "{runtime} {language}: an idle instance used {used:?} of CPU in the 5 s after its answer"
         );
+        wait_frozen(instance).await;
 
         let second = invoke_checking_logs(&app, &name).await;
         assert_eq!(second["start"], "warm", "{second}");
@@ -195,6 +195,44 @@ async fn a_frozen_instance_killed_from_outside_is_replaced(runtime: RuntimeKind)
     );
     assert_ne!(after["result"], before["result"], "a new instance answers");
     app.stop().await;
+}
+
+/// The engine killed outright (SIGKILL, an OOM kill): its frozen sandbox instances die with it.
+/// (A frozen process's SIGKILL waits for a thaw on cgroup v1; the helper thaws it as it dies.)
+#[test]
+fn frozen_instances_die_with_a_killed_engine() {
+    if common::skipped_without_root() {
+        return;
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_kindling"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let instances = loop {
+        // Its pre-warmed generic instances, frozen as soon as they are ready.
+        let found = host_instances_of(data_dir.path(), RuntimeKind::Sandbox);
+        if found.len() >= 2 && found.iter().all(|i| i.freezer_state() == "FROZEN") {
+            break found;
+        }
+        assert!(began.elapsed() < Duration::from_secs(30), "{found:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let began = Instant::now();
+    while instances.iter().any(|i| !i.pids().is_empty()) {
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "frozen instances outlive the engine: {:?}",
+            instances.iter().map(HostInstance::pids).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 macro_rules! on_every_runtime {

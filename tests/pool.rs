@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::instances::host_instances;
-use common::{TestApp, pool_count, spawn_app_with, wait_for_pool};
+use common::{pool_count, spawn_app_with, wait_for_pool};
 use kindling::runtimes::RuntimeKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,24 +20,14 @@ fn identifying(tag: &str) -> String {
     )
 }
 
-/// Waits until the pool reports `count` instances in `state` (of `language`, or of any).
-async fn wait_for(app: &TestApp, state: &str, language: Option<&str>, count: u64) {
-    wait_for_pool(app, state, language, count).await;
-}
-
-/// How many instances the pool reports in `state`.
-async fn instances(app: &TestApp, state: &str, language: Option<&str>) -> u64 {
-    pool_count(app, state, language).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generic_instances_are_prewarmed_specialised_and_refilled() {
     if common::skipped_without_root() {
         return;
     }
     let app = spawn_app_with(|config| config.pool.prewarm = 2).await;
-    wait_for(&app, "prewarmed", Some("python"), 2).await;
-    wait_for(&app, "prewarmed", Some("javascript"), 2).await;
+    wait_for_pool(&app, "prewarmed", Some("python"), 2).await;
+    wait_for_pool(&app, "prewarmed", Some("javascript"), 2).await;
 
     app.create_fn("first", "python", &identifying("first"), json!({}))
         .await;
@@ -49,7 +39,7 @@ async fn generic_instances_are_prewarmed_specialised_and_refilled() {
     let init_ms = first["init_ms"].as_f64().unwrap();
     assert!(init_ms < 100.0, "specialising took {init_ms} ms");
     // The generic instance taken is replaced.
-    wait_for(&app, "prewarmed", Some("python"), 2).await;
+    wait_for_pool(&app, "prewarmed", Some("python"), 2).await;
     assert_eq!(app.invoke("first", json!({})).await["start"], "warm");
 
     app.create_fn(
@@ -60,13 +50,13 @@ async fn generic_instances_are_prewarmed_specialised_and_refilled() {
     )
     .await;
     assert_eq!(app.invoke("js", json!({})).await["start"], "prewarmed");
-    wait_for(&app, "prewarmed", Some("javascript"), 2).await;
+    wait_for_pool(&app, "prewarmed", Some("javascript"), 2).await;
 
     let (_, metrics) = app.get("/metrics/system").await;
     let pool = &metrics["pool"];
     assert_eq!(pool["starts"]["prewarmed"], 2, "{pool}");
     assert_eq!(pool["starts"]["warm"], 1, "{pool}");
-    assert_eq!(instances(&app, "idle", None).await, 2, "{pool}");
+    assert_eq!(pool_count(&app, "idle", None).await, 2, "{pool}");
     assert_eq!(pool["memory_reserved_mb"], 6 * 128, "{pool}");
     assert!(metrics["host"]["memory_total_mb"].as_u64().unwrap() > 0);
     let (_, health) = app.get("/health").await;
@@ -134,7 +124,7 @@ async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
     );
     let c = app.invoke("c", json!({})).await;
     assert_eq!(c["status"], "success", "{c}");
-    assert_eq!(instances(&app, "idle", None).await, 2, "the cap holds");
+    assert_eq!(pool_count(&app, "idle", None).await, 2, "the cap holds");
     // b was least recently used: it went; a stayed.
     let a_again = app.invoke("a", json!({})).await;
     assert_eq!(a_again["start"], "warm");
@@ -161,7 +151,7 @@ async fn min_warm_instances_are_kept_ready_and_rebuilt() {
         "import os\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    return TOKEN\n";
     app.create_fn("provisioned", "python", code, json!({"min_warm": 2}))
         .await;
-    wait_for(&app, "idle", Some("python"), 2).await;
+    wait_for_pool(&app, "idle", Some("python"), 2).await;
     let first = app.invoke("provisioned", json!({})).await;
     assert_eq!(
         first["start"], "warm",
@@ -184,7 +174,7 @@ async fn min_warm_instances_are_kept_ready_and_rebuilt() {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    wait_for(&app, "idle", Some("python"), 2).await;
+    wait_for_pool(&app, "idle", Some("python"), 2).await;
     let second = app.invoke("provisioned", json!({})).await;
     assert_eq!(second["start"], "warm", "{second}");
     assert_eq!(second["status"], "success");
@@ -198,7 +188,7 @@ async fn min_warm_instances_are_kept_ready_and_rebuilt() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    wait_for(&app, "idle", Some("python"), 1).await;
+    wait_for_pool(&app, "idle", Some("python"), 1).await;
     let updated = app.invoke("provisioned", json!({})).await;
     assert_eq!(
         (updated["start"].as_str(), updated["version"].as_i64()),

@@ -121,7 +121,7 @@ impl Instance {
         // lot cannot block on its output pipe while we block on its input pipe.
         let mut unsent = request.unwrap_or_default();
         let mut chunk = [0u8; 8192];
-        self.output.begin(logs);
+        self.output.begin();
         let reply = loop {
             tokio::select! {
                 biased;
@@ -150,6 +150,7 @@ impl Instance {
                 }
             }
         }
+        self.output.finish(logs);
         Ok(reply)
     }
 
@@ -241,6 +242,10 @@ impl Instance {
                     "Runtime.ExitError",
                     "the function's process exited before it answered",
                 ),
+            ),
+            Failure::Protocol(error @ ProtocolError::Encode(_)) => (
+                Status::Crashed,
+                FunctionError::platform("Runtime.EncodeError", error.to_string()),
             ),
             Failure::Protocol(error) => (
                 Status::Crashed,

@@ -8,12 +8,11 @@
 
 use futures::FutureExt;
 use tokio::io::AsyncReadExt;
+#[cfg(test)]
+use tokio::io::AsyncWriteExt;
 
 use super::logs::LogTail;
 use crate::runtimes::BoxRead;
-
-/// Longest output kept for the next invocation after a marker (output of background work).
-const CARRY_LIMIT: usize = 64 * 1024;
 
 pub struct Output {
     /// `None` once the stream has ended.
@@ -21,8 +20,6 @@ pub struct Output {
     marker: Option<Vec<u8>>,
     /// Read bytes not yet passed on because they may hold the start of the marker.
     pending: Vec<u8>,
-    /// Bytes read after the current invocation's marker: they belong to the next one.
-    carried: Vec<u8>,
     /// Whether the current invocation's marker was seen.
     ended: bool,
 }
@@ -33,7 +30,6 @@ impl Output {
             stream: Some(stream),
             marker: None,
             pending: Vec::new(),
-            carried: Vec::new(),
             ended: false,
         }
     }
@@ -47,11 +43,9 @@ impl Output {
         self.marker.is_some()
     }
 
-    /// Starts collecting a new invocation's output, beginning with what was carried over.
-    pub fn begin(&mut self, logs: &mut LogTail) {
+    /// Starts collecting a new invocation's output.
+    pub fn begin(&mut self) {
         self.ended = false;
-        let carried = std::mem::take(&mut self.carried);
-        self.take(&carried, logs);
     }
 
     /// Whether the current invocation's marker was seen, or the stream is over.
@@ -81,10 +75,19 @@ impl Output {
         }
     }
 
+    /// Ends the current invocation's output: bytes held back as a possible start of the marker
+    /// are logs after all when the marker did not come.
+    pub fn finish(&mut self, logs: &mut LogTail) {
+        if !self.ended {
+            logs.push(&self.pending);
+        }
+        self.pending.clear();
+    }
+
     /// Drops what was printed while the instance waited idle (after the last invocation's
     /// marker): it belongs to no invocation.
     pub fn discard_idle(&mut self) {
-        self.carried.clear();
+        self.pending.clear();
         let mut chunk = [0u8; 4096];
         while let Some(stream) = self.stream.as_mut() {
             match stream.read(&mut chunk).now_or_never() {
@@ -101,9 +104,8 @@ impl Output {
             return;
         };
         if self.ended {
-            let room = CARRY_LIMIT.saturating_sub(self.carried.len());
-            self.carried
-                .extend_from_slice(&bytes[..bytes.len().min(room)]);
+            // Printed after the invocation returned: by background work, which belongs to no
+            // invocation (the instance is frozen soon after).
             return;
         }
         self.pending.extend_from_slice(bytes);
@@ -141,17 +143,18 @@ mod tests {
     fn splits_at_the_marker_even_across_reads() {
         let mut output = output();
         let mut logs = LogTail::new(1024);
-        output.begin(&mut logs);
+        output.begin();
         output.take(b"hello <E", &mut logs);
         assert!(!output.ended);
         output.take(b"ND>late", &mut logs);
         assert!(output.ended);
         assert_eq!(logs.into_text(), "hello ");
 
+        // What came after the marker was background output: no invocation's.
         let mut next = LogTail::new(1024);
-        output.begin(&mut next);
+        output.begin();
         output.take(b" more<END>", &mut next);
-        assert_eq!(next.into_text(), "late more");
+        assert_eq!(next.into_text(), " more");
     }
 
     #[tokio::test]
@@ -159,17 +162,20 @@ mod tests {
         let (mut writer, reader) = tokio::io::duplex(1024);
         let mut output = Output::new(Box::pin(reader));
         output.set_marker(b"<END>".to_vec());
+        let mut chunk = [0u8; 64];
         let mut logs = LogTail::new(1024);
-        output.begin(&mut logs);
-        output.take(b"mine<END>after", &mut logs);
-        tokio::io::AsyncWriteExt::write_all(&mut writer, b"while idle")
-            .await
-            .unwrap();
+        output.begin();
+        writer.write_all(b"mine<EN").await.unwrap();
+        output.read_ready(&mut chunk, &mut logs);
+        output.finish(&mut logs);
+        // The marker never came (the logs were taken as they were); then, while idle:
+        writer.write_all(b"while idle").await.unwrap();
         output.discard_idle();
         let mut next = LogTail::new(1024);
-        output.begin(&mut next);
-        output.take(b"next<END>", &mut next);
-        assert_eq!(logs.into_text(), "mine");
+        output.begin();
+        writer.write_all(b"next<END>").await.unwrap();
+        output.read_ready(&mut chunk, &mut next);
+        assert_eq!(logs.into_text(), "mine<EN");
         assert_eq!(next.into_text(), "next");
     }
 

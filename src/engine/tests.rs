@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -155,6 +156,37 @@ async fn an_idle_instance_is_frozen_and_thawed_for_the_next_invocation() {
 }
 
 #[tokio::test]
+async fn an_instance_taken_again_soon_is_not_frozen_in_between() {
+    let h = harness(|_| {}, &[("f", json!({}))]).await;
+    for _ in 0..5 {
+        h.invoke("f", json!({})).await;
+        // Less than FREEZE_AFTER (10 ms) apart.
+        tokio::time::advance(Duration::from_millis(5)).await;
+    }
+    assert_eq!(h.host.freezes.load(Ordering::SeqCst), 0);
+    until("frozen once idle long enough", || {
+        h.host.freezes.load(Ordering::SeqCst) == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_generic_instance_waits_frozen_and_is_thawed_to_load() {
+    let h = harness(|pool| pool.prewarm = 1, &[("f", json!({}))]).await;
+    until("the generic instances are frozen", || {
+        let alive = h.host.alive();
+        alive.len() >= 2 && alive.iter().all(|p| p.is_frozen())
+    })
+    .await;
+    // A frozen fake agent answers nothing: loading the code means it was thawed.
+    let first = h.invoke("f", json!({})).await;
+    assert_eq!(
+        (first.status, first.start),
+        (Status::Success, Some(StartKind::Prewarmed))
+    );
+}
+
+#[tokio::test]
 async fn a_failed_invocation_ends_its_instance() {
     let h = harness(
         |_| {},
@@ -206,9 +238,7 @@ async fn a_slow_boot_counts_as_init_and_a_boot_past_its_timeout_fails() {
     );
 
     *crate::sync::lock(&h.host.boot_delay) = Duration::ZERO;
-    h.host
-        .garbage_hello
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.host.garbage_hello.store(true, Ordering::SeqCst);
     let garbled = h.invoke("f", json!({})).await;
     assert_eq!(
         garbled.error.as_ref().unwrap().error_type,
@@ -362,9 +392,7 @@ async fn an_instance_whose_thaw_fails_is_killed_not_used() {
     let h = harness(|_| {}, &[("f", json!({}))]).await;
     let first = instance_of(&h.invoke("f", json!({})).await);
     until("frozen", || h.host.alive().iter().any(|p| p.is_frozen())).await;
-    h.host
-        .fail_thaw
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.host.fail_thaw.store(true, Ordering::SeqCst);
     let next = h.invoke("f", json!({})).await;
     assert_eq!(
         (next.status, next.start),
@@ -383,9 +411,7 @@ async fn an_instance_whose_thaw_fails_is_killed_not_used() {
 #[tokio::test]
 async fn an_instance_that_cannot_be_frozen_is_killed_not_kept() {
     let h = harness(|_| {}, &[("f", json!({}))]).await;
-    h.host
-        .fail_freeze
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    h.host.fail_freeze.store(true, Ordering::SeqCst);
     let first = instance_of(&h.invoke("f", json!({})).await);
     until("the unfreezable instance is killed", || {
         h.host.alive().is_empty()

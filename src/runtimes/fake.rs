@@ -8,7 +8,7 @@
 //! outside: every instance started, which are alive and frozen, killing one, making boots slow
 //! and freezing or thawing fail.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub struct FakeHost {
     pub garbage_hello: AtomicBool,
     pub fail_freeze: AtomicBool,
     pub fail_thaw: AtomicBool,
+    /// How many times an instance was frozen.
+    pub freezes: AtomicUsize,
 }
 
 /// One fake instance's process, as the host sees it.
@@ -125,6 +127,7 @@ impl InstanceControl for FakeControl {
             return Err(std::io::Error::other("the fake freezer refuses"));
         }
         self.process.frozen.send_replace(true);
+        self.host.freezes.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 

@@ -95,8 +95,8 @@ pub trait InstanceControl: Send + Sync {
     /// it must be cheap (a few reads of files already open).
     fn usage(&self) -> Option<Usage>;
 
-    /// Stops every process of the instance while it waits in the pool. Called with the pool
-    /// locked: it must be quick (one write to a file already open). `Unsupported` where the
+    /// Stops every process of the instance while it waits in the pool. Often called with the
+    /// pool locked: it must be quick (one write to a file already open). `Unsupported` where the
     /// runtime cannot freeze; the instance then waits running.
     fn freeze(&self) -> std::io::Result<()> {
         Err(std::io::ErrorKind::Unsupported.into())

@@ -77,7 +77,12 @@ impl HostInstance {
 
 /// The instances of `app` on `runtime` that exist on the host right now, sorted.
 pub fn host_instances(app: &TestApp, runtime: RuntimeKind) -> Vec<HostInstance> {
-    let server = server_id(app.data_dir());
+    host_instances_of(app.data_dir(), runtime)
+}
+
+/// The instances of the server on `data_dir`, on `runtime`, that exist on the host, sorted.
+pub fn host_instances_of(data_dir: &Path, runtime: RuntimeKind) -> Vec<HostInstance> {
+    let server = server_id(data_dir);
     let mut found = match runtime {
         RuntimeKind::Sandbox => sandbox_instances(&server),
         RuntimeKind::Docker | RuntimeKind::Gvisor => containers(&server, runtime),

@@ -35,8 +35,8 @@ pub struct Api {
     pub client: reqwest::Client,
 }
 
-/// Whether this test must be skipped, and says why: it runs functions in real sandboxes, which
-/// need root (namespaces, cgroups). `cargo test` as root — as CI runs it — runs it; as any other
+/// Whether this test must be skipped, and says why: it runs functions in real sandboxes or
+/// containers, which need root (namespaces, cgroups, the Docker engine's socket). `cargo test` as root — as CI runs it — runs it; as any other
 /// user, the engine's own unit tests (on the fake runtime) still run.
 pub fn skipped_without_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -51,7 +51,7 @@ pub fn skipped_without_root() -> bool {
     // Straight to stderr: the test harness would hide what `eprintln!` says in a passing test.
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED {test}: it needs root to run functions in sandboxes (namespaces, cgroups), and runs as uid {euid}"
+        "SKIPPED {test}: it needs root (namespaces, cgroups, the Docker engine's socket), and runs as uid {euid}"
     );
     true
 }

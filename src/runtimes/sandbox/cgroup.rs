@@ -168,10 +168,21 @@ impl CgroupTree {
             create_dir(&dir)?;
             enable_v2_controllers(&dir)?;
         }
+        // `cgroup.freeze` exists in non-root cgroups since Linux 5.2.
+        let freezer = dir
+            .join(FreezerKind::V2.file_name())
+            .exists()
+            .then_some(FreezerKind::V2);
+        if freezer.is_none() {
+            tracing::warn!(
+                "no cgroup.freeze in {}: idle instances keep running",
+                dir.display()
+            );
+        }
         Ok(Self {
             version: Version::V2,
             bases: vec![dir],
-            freezer: Some(FreezerKind::V2),
+            freezer,
             _keep_frozen: None,
         })
     }
@@ -320,30 +331,45 @@ impl Cgroup {
         self.freezer.as_ref()
     }
 
+    /// The directory of its cgroup v1 freezer, if that is how it is frozen.
+    pub fn v1_freezer_dir(&self) -> Option<PathBuf> {
+        let freezer = self.freezer.as_ref()?;
+        (self.version == Version::V1).then(|| freezer.dir().to_path_buf())
+    }
+
     /// Kills every process in the cgroup (it may still take a moment for them to exit). A frozen
     /// cgroup is thawed first: its processes would not die before.
     pub fn kill_all(&self) {
-        for dir in &self.dirs {
-            freezer::thaw_dir(dir);
-        }
         let kill_file = self.file("cgroup.kill");
         if self.version == Version::V2 && kill_file.exists() && write(&kill_file, "1").is_ok() {
+            // Frozen processes die of it too, but only a thawed cgroup can be removed.
+            freezer::thaw_dir(&self.dirs[0]);
             return;
+        }
+        // Killed first, then thawed: a frozen process dies as it thaws, without running again.
+        self.signal_all();
+        for dir in &self.dirs {
+            freezer::thaw_dir(dir);
         }
         // Without cgroup.kill: signal every member until none is left, so that processes
         // forked while we were reading the list are caught on the next round.
         for _ in 0..100 {
-            let pids = self.pids();
-            if pids.is_empty() {
+            if !self.signal_all() {
                 return;
-            }
-            for pid in pids {
-                // SAFETY: kill(2) has no memory effects; a pid that has exited meanwhile makes it
-                // fail with ESRCH, which is what we want.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Sends SIGKILL to every member; false when there was none.
+    fn signal_all(&self) -> bool {
+        let pids = self.pids();
+        for pid in &pids {
+            // SAFETY: kill(2) has no memory effects; a pid that has exited meanwhile makes it
+            // fail with ESRCH, which is what we want.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        !pids.is_empty()
     }
 
     fn pids(&self) -> Vec<libc::pid_t> {

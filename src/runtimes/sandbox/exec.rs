@@ -57,6 +57,9 @@ fn launch(plan_json: &str) -> Result<i32, String> {
         .map_err(|e| format!("cannot start the sandbox: {e}"))?;
     // The instance holds the stdio pipes now; the engine must see end-of-file when it dies.
     release_stdio();
+    if let Some(freezer) = &plan.v1_freezer {
+        thaw_when_the_engine_dies(freezer, plan.engine_pid)?;
+    }
     let status = child.wait().map_err(|e| e.to_string())?;
     Ok(status.code)
 }
@@ -81,6 +84,64 @@ fn die_with_parent(engine_pid: u32) -> Result<(), String> {
     }
     if parent as u32 != engine_pid {
         return Err("the engine exited before the instance started".to_owned());
+    }
+    Ok(())
+}
+
+/// The instance's `freezer.state`, for the signal handler (set once, before it is installed).
+static FREEZER_STATE: std::sync::OnceLock<CString> = std::sync::OnceLock::new();
+
+/// On cgroup v1 a frozen process does not die of SIGKILL until it is thawed: were the helper
+/// frozen with the instance, its death with the engine (and so the instance's) would wait for a
+/// thaw that never comes. So the helper leaves the instance's freezer cgroup for the server's
+/// (never frozen) — its children stay — and dies with the engine of SIGTERM, whose handler first
+/// thaws the instance. The instance's first process then dies of its own parent-death SIGKILL.
+fn thaw_when_the_engine_dies(freezer: &std::path::Path, engine_pid: u32) -> Result<(), String> {
+    let parent = freezer
+        .parent()
+        .ok_or_else(|| format!("{} has no parent cgroup", freezer.display()))?;
+    fs::write(parent.join("cgroup.procs"), std::process::id().to_string())
+        .map_err(|e| format!("cannot leave the freezer cgroup {}: {e}", freezer.display()))?;
+    let state = freezer.join("freezer.state");
+    let state = CString::new(state.as_os_str().as_encoded_bytes())
+        .map_err(|_| format!("NUL byte in {}", state.display()))?;
+    let _ = FREEZER_STATE.set(state);
+    extern "C" fn thaw_and_exit(_signal: libc::c_int) {
+        // Only async-signal-safe calls: open, write, close, _exit.
+        if let Some(state) = FREEZER_STATE.get() {
+            // SAFETY: `state` is a NUL-terminated path that lives for the whole process.
+            unsafe {
+                let fd = libc::open(state.as_ptr(), libc::O_WRONLY);
+                if fd >= 0 {
+                    libc::write(fd, b"THAWED".as_ptr().cast(), 6);
+                    libc::close(fd);
+                }
+            }
+        }
+        // SAFETY: _exit ends the process at once.
+        unsafe { libc::_exit(1) };
+    }
+    // SAFETY: a zeroed sigaction with a handler that only makes async-signal-safe calls; prctl
+    // and getppid have no memory effects.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = thaw_and_exit as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        if libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut()) != 0 {
+            return Err(format!("sigaction: {}", std::io::Error::last_os_error()));
+        }
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGTERM as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(format!("prctl: {}", std::io::Error::last_os_error()));
+        }
+        if libc::getppid() as u32 != engine_pid {
+            thaw_and_exit(libc::SIGTERM);
+        }
     }
     Ok(())
 }
@@ -184,7 +245,7 @@ fn drop_privileges_and_exec(argv: &[CString], env: &[CString], uid: u32, gid: u3
         // Every capability the kernel knows, until it says there are no more (EINVAL past the
         // last one). Any other failure leaves a capability in the bounding set: refuse to start.
         for capability in 0.. {
-            if libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0) == 0 {
+            if libc::prctl(libc::PR_CAPBSET_DROP, capability as libc::c_ulong, 0, 0, 0) == 0 {
                 continue;
             }
             let past_the_last =

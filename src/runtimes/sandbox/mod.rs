@@ -185,6 +185,7 @@ impl Shared {
             uid: self.config.uid,
             gid: self.config.gid,
             engine_pid: std::process::id(),
+            v1_freezer: instance.cgroup().v1_freezer_dir(),
         };
         let plan = serde_json::to_string(&plan).map_err(std::io::Error::other)?;
         let child = tokio::process::Command::new(&self.helper)

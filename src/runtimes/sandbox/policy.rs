@@ -135,6 +135,10 @@ pub struct LaunchPlan {
     pub gid: u32,
     /// The engine's pid: the helper exits if its parent is already another process.
     pub engine_pid: u32,
+    /// The instance's cgroup v1 freezer directory. A process frozen there does not die of the
+    /// engine's death (its SIGKILL waits for a thaw), so the helper leaves it once the instance
+    /// has started and thaws it if the engine dies.
+    pub v1_freezer: Option<PathBuf>,
 }
 
 /// The root file system of every instance, but `/tmp`: host directories, the sandbox `/etc`,
