@@ -306,6 +306,10 @@ async fn a_server_killed_with_containers_running_leaves_none_after_restart() {
 
     // Tidy up what the second, also killed, run started.
     for id in containers_of(data.path()) {
+        // Frozen containers die only once thawed.
+        let state = format!("/sys/fs/cgroup/freezer/docker/{id}/freezer.state");
+        let _ = std::fs::write(state, "THAWED");
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
+    common::instances::remove_keep_frozen(data.path());
 }

@@ -233,6 +233,7 @@ fn frozen_instances_die_with_a_killed_engine() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    common::instances::remove_keep_frozen(data_dir.path());
 }
 
 macro_rules! on_every_runtime {

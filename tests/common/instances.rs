@@ -141,3 +141,17 @@ fn containers(server: &str, runtime: RuntimeKind) -> Vec<HostInstance> {
         })
         .collect()
 }
+
+/// Removes the always-frozen cgroups a server killed outright left for the data dir `data_dir`
+/// (a restart on it would reuse them; a test's data dir goes away).
+pub fn remove_keep_frozen(data_dir: &Path) {
+    let server = server_id(data_dir);
+    let parent = Path::new(CGROUPS).join("freezer/kindling");
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&server) && name.ends_with(".keep-frozen") {
+            let _ = std::fs::write(entry.path().join("freezer.state"), "THAWED");
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}

@@ -46,8 +46,8 @@ struct Shared {
     /// Whether the engine runs on this host (a Unix socket), so that its containers' cgroups are
     /// here to freeze.
     local: bool,
-    /// Keeps thawing cheap where containers are frozen through cgroup v1.
-    _keep_frozen: Option<KeepFrozen>,
+    /// Keeps thawing cheap where containers are frozen through cgroup v1; removed at shutdown.
+    keep_frozen: std::sync::Mutex<Option<KeepFrozen>>,
     images: BTreeMap<Language, String>,
     /// `runsc` for gVisor; the engine's default (runc) otherwise.
     oci_runtime: Option<String>,
@@ -82,7 +82,7 @@ impl DockerRuntime {
                 client: RwLock::new(None),
                 host: config.host.clone(),
                 local,
-                _keep_frozen: keep_frozen,
+                keep_frozen: std::sync::Mutex::new(keep_frozen),
                 images: BTreeMap::from([
                     (Language::Python, config.python_image.clone()),
                     (Language::Javascript, config.node_image.clone()),
@@ -339,5 +339,12 @@ impl Runtime for DockerRuntime {
 
     fn reap_orphans(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.shared.reap_orphans())
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            self.shared.reap_orphans().await;
+            crate::sync::lock(&self.shared.keep_frozen).take();
+        })
     }
 }

@@ -66,8 +66,8 @@ pub struct CgroupTree {
     bases: Vec<PathBuf>,
     /// How instances are frozen, if this host can.
     freezer: Option<FreezerKind>,
-    /// Keeps thawing cheap (v1).
-    _keep_frozen: Option<KeepFrozen>,
+    /// Keeps thawing cheap (v1); removed at shutdown.
+    keep_frozen: std::sync::Mutex<Option<KeepFrozen>>,
 }
 
 /// One instance's cgroup.
@@ -145,7 +145,7 @@ impl CgroupTree {
             version: Version::V1,
             bases,
             freezer,
-            _keep_frozen: keep_frozen,
+            keep_frozen: std::sync::Mutex::new(keep_frozen),
         })
     }
 
@@ -183,7 +183,7 @@ impl CgroupTree {
             version: Version::V2,
             bases: vec![dir],
             freezer,
-            _keep_frozen: None,
+            keep_frozen: std::sync::Mutex::default(),
         })
     }
 
@@ -248,6 +248,7 @@ impl CgroupTree {
     /// Removes this server's parent cgroup (it stays when instances are still in it, for the
     /// next run to reap).
     pub fn remove(&self) {
+        crate::sync::lock(&self.keep_frozen).take();
         for base in &self.bases {
             let _ = fs::remove_dir(base);
         }
