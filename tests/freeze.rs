@@ -148,6 +148,7 @@ async fn idle_instances_use_no_cpu_and_resume(runtime: RuntimeKind) {
             used < Duration::from_millis(50),
             "{runtime} {language}: an idle instance used {used:?} of CPU in the 5 s after its answer"
         );
+        eprintln!("{runtime} {language}: {used:?} of CPU in the 5 s after the answer");
         wait_frozen(instance).await;
 
         let second = invoke_checking_logs(&app, &name).await;
