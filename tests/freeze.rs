@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::instances::{HostInstance, host_instances, host_instances_of};
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, spawn_runtime_prewarmed};
 use kindling::runtimes::RuntimeKind;
 use serde_json::{Value, json};
 
@@ -55,22 +55,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-async fn spawn(runtime: RuntimeKind) -> TestApp {
-    let app = spawn_app_with(|config| {
-        config.runtimes = vec![runtime];
-        config.default_runtime = runtime;
-        config.pool.prewarm = 0;
-    })
-    .await;
-    let (_, health) = app.get("/health").await;
-    assert_eq!(
-        health["runtimes"][runtime.as_str()]["available"],
-        true,
-        "the {runtime} runtime must be available (scripts/docker-setup, scripts/build-images): {health}"
-    );
-    app
 }
 
 /// Waits until the host shows exactly `count` instances of `app` other than `gone`.
@@ -131,7 +115,7 @@ async fn idle_instances_use_no_cpu_and_resume(runtime: RuntimeKind) {
     if common::skipped_without_root() {
         return;
     }
-    let app = spawn(runtime).await;
+    let app = spawn_runtime_prewarmed(runtime, 0).await;
     for (language, code) in [("python", PYTHON), ("javascript", JAVASCRIPT)] {
         let name = format!("busy_{language}");
         app.create_fn(&name, language, code, json!({})).await;
@@ -170,7 +154,7 @@ async fn a_frozen_instance_killed_from_outside_is_replaced(runtime: RuntimeKind)
     if common::skipped_without_root() {
         return;
     }
-    let app = spawn(runtime).await;
+    let app = spawn_runtime_prewarmed(runtime, 0).await;
     let code =
         "import os\nTOKEN = os.urandom(8).hex()\ndef handler(event, context):\n    return TOKEN\n";
     app.create_fn("provisioned", "python", code, json!({"min_warm": 1}))

@@ -60,10 +60,10 @@ async fn harness(pool: impl FnOnce(&mut PoolConfig), functions: &[(&str, Value)]
             .unwrap();
     }
     tokio::time::pause();
-    let runtime = FakeRuntime::new();
+    let runtime = FakeRuntime::default();
     let host = runtime.host.clone();
     let runtime: Arc<dyn Runtime> = Arc::new(runtime);
-    let (writer, _records) = InvocationWriter::in_memory();
+    let writer = InvocationWriter::discarding();
     let limits = PoolLimits::new(
         &config.pool,
         config.instance,
@@ -277,13 +277,7 @@ async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
     let began = tokio::time::Instant::now();
     let c = h.invoke("c", json!({})).await;
     assert_eq!(c.status, Status::Success);
-    until("b's instance is evicted", || {
-        h.host
-            .processes()
-            .iter()
-            .any(|p| p.id == b && !p.is_alive())
-    })
-    .await;
+    until("b's instance is evicted", || h.host.is_gone(b)).await;
     assert!(
         began.elapsed() < Duration::from_secs(1),
         "at once, not at keep-alive's end"
@@ -376,10 +370,7 @@ async fn an_update_retires_the_old_versions_idle_instances() {
     tokio::time::pause();
     h.engine.retire(&updated.id);
     until("the old version's instance is killed", || {
-        h.host
-            .processes()
-            .iter()
-            .any(|p| p.id == old && !p.is_alive())
+        h.host.is_gone(old)
     })
     .await;
     let new = h.invoke("f", json!({})).await;
@@ -400,10 +391,7 @@ async fn an_instance_whose_thaw_fails_is_killed_not_used() {
     );
     assert_ne!(instance_of(&next), first);
     until("the unthawable instance is killed", || {
-        h.host
-            .processes()
-            .iter()
-            .any(|p| p.id == first && !p.is_alive())
+        h.host.is_gone(first)
     })
     .await;
 }

@@ -8,7 +8,7 @@
 //! outside: every instance started, which are alive and frozen, killing one, making boots slow
 //! and freezing or thawing fail.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,6 @@ pub struct FakeProcess {
     /// The agent's task is over (it exited or was killed and thawed).
     exited: AtomicBool,
     out_of_memory: AtomicBool,
-    pub memory_mb: AtomicU32,
 }
 
 impl FakeProcess {
@@ -71,6 +70,11 @@ impl FakeHost {
         lock(&self.processes).clone()
     }
 
+    /// Whether instance `id` was started and is gone now.
+    pub fn is_gone(&self, id: u64) -> bool {
+        self.processes().iter().any(|p| p.id == id && !p.is_alive())
+    }
+
     /// The instances whose agent still runs (frozen or not).
     pub fn alive(&self) -> Vec<Arc<FakeProcess>> {
         self.processes()
@@ -80,25 +84,9 @@ impl FakeHost {
     }
 }
 
+#[derive(Default)]
 pub struct FakeRuntime {
     pub host: Arc<FakeHost>,
-    /// The kind it reports, so tests can stand it in for any slot.
-    pub kind: RuntimeKind,
-}
-
-impl FakeRuntime {
-    pub fn new() -> Self {
-        Self {
-            host: Arc::default(),
-            kind: RuntimeKind::Sandbox,
-        }
-    }
-}
-
-impl Default for FakeRuntime {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 struct FakeControl {
@@ -108,8 +96,7 @@ struct FakeControl {
 }
 
 impl InstanceControl for FakeControl {
-    fn set_memory_limit(&self, memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
-        self.process.memory_mb.store(memory_mb, Ordering::SeqCst);
+    fn set_memory_limit(&self, _memory_mb: u32) -> BoxFuture<'_, std::io::Result<()>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -158,8 +145,9 @@ impl Drop for FakeControl {
 }
 
 impl Runtime for FakeRuntime {
+    /// It stands in for the sandbox.
     fn kind(&self) -> RuntimeKind {
-        self.kind
+        RuntimeKind::Sandbox
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), String>> {
@@ -177,7 +165,6 @@ impl Runtime for FakeRuntime {
             killed: watch::Sender::new(false),
             exited: AtomicBool::new(false),
             out_of_memory: AtomicBool::new(false),
-            memory_mb: AtomicU32::new(spec.limits.memory_mb),
         });
         lock(&self.host.processes).push(process.clone());
         let (stdin, agent_stdin) = tokio::io::duplex(PIPE_BYTES);

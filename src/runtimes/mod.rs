@@ -16,6 +16,7 @@ use std::pin::Pin;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use self::freezer::Freezer;
 use crate::model::Language;
 pub use crate::model::RuntimeKind;
 
@@ -95,28 +96,40 @@ pub trait InstanceControl: Send + Sync {
     /// it must be cheap (a few reads of files already open).
     fn usage(&self) -> Option<Usage>;
 
+    /// The cgroup freezer of the instance's processes, where the runtime has one here.
+    fn freezer(&self) -> Option<&Freezer> {
+        None
+    }
+
     /// Stops every process of the instance while it waits in the pool. Often called with the
     /// pool locked: it must be quick (one write to a file already open). `Unsupported` where the
     /// runtime cannot freeze; the instance then waits running.
     fn freeze(&self) -> std::io::Result<()> {
-        Err(std::io::ErrorKind::Unsupported.into())
+        self.freezer().ok_or_else(no_freezer)?.freeze()
     }
 
     /// Lets a frozen instance run again, on the invoke path: it must be cheap. An instance whose
     /// thaw fails is killed, never used.
     fn thaw(&self) -> std::io::Result<()> {
-        Err(std::io::ErrorKind::Unsupported.into())
+        self.freezer().ok_or_else(no_freezer)?.thaw()
     }
 
     /// Whether the frozen instance was killed from outside: its processes only die, and its
     /// streams only end, once it is thawed. Asked by the maintenance task, not on the invoke path.
     fn killed_while_frozen(&self) -> bool {
-        false
+        self.freezer().is_some_and(Freezer::killed_while_frozen)
     }
 
     /// Kills every process of the instance, waits until they are gone and removes what the
     /// runtime created for it. Safe to call on an instance that already died.
     fn kill(&mut self) -> BoxFuture<'_, ()>;
+}
+
+fn no_freezer() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the instance's cgroup has no freezer here",
+    )
 }
 
 /// One reading of an instance's resource accounting.

@@ -27,23 +27,23 @@ impl HostInstance {
             .join(name)
     }
 
-    /// CPU time its processes used so far, in nanoseconds (cgroup v1 `cpuacct.usage`).
-    pub fn cpu_ns(&self) -> u64 {
-        let file = self.file("cpuacct", "cpuacct.usage");
-        std::fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    /// Its v1 freezer state: `FROZEN`, `FREEZING` or `THAWED`.
-    pub fn freezer_state(&self) -> String {
-        let file = self.file("freezer", "freezer.state");
+    /// The contents of one of its cgroup files, trimmed.
+    fn read(&self, controller: &str, name: &str) -> String {
+        let file = self.file(controller, name);
         std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
             .trim()
             .to_owned()
+    }
+
+    /// CPU time its processes used so far, in nanoseconds (cgroup v1 `cpuacct.usage`).
+    pub fn cpu_ns(&self) -> u64 {
+        self.read("cpuacct", "cpuacct.usage").parse().unwrap()
+    }
+
+    /// Its v1 freezer state: `FROZEN`, `FREEZING` or `THAWED`.
+    pub fn freezer_state(&self) -> String {
+        self.read("freezer", "freezer.state")
     }
 
     /// The pids of its processes.

@@ -84,10 +84,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 
 /// A server whose default runtime is `runtime`, which it must be able to run.
 pub async fn spawn_runtime(runtime: RuntimeKind) -> TestApp {
+    spawn_runtime_prewarmed(runtime, 1).await
+}
+
+/// A server whose default runtime is `runtime`, keeping `prewarm` generic instances.
+pub async fn spawn_runtime_prewarmed(runtime: RuntimeKind, prewarm: u32) -> TestApp {
     let app = spawn_app_with(|config| {
         config.runtimes = vec![runtime];
         config.default_runtime = runtime;
-        config.pool.prewarm = 1;
+        config.pool.prewarm = prewarm;
     })
     .await;
     let (_, health) = app.get("/health").await;

@@ -170,18 +170,9 @@ impl InstanceControl for DockerInstance {
         None
     }
 
-    fn freeze(&self) -> std::io::Result<()> {
-        self.freezer()?.freeze()
-    }
-
-    fn thaw(&self) -> std::io::Result<()> {
-        self.freezer()?.thaw()
-    }
-
-    fn killed_while_frozen(&self) -> bool {
-        self.freezer
-            .as_ref()
-            .is_some_and(Freezer::killed_while_frozen)
+    /// Only where the Docker engine runs on this host.
+    fn freezer(&self) -> Option<&Freezer> {
+        self.freezer.as_ref()
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {
@@ -199,17 +190,6 @@ impl InstanceControl for DockerInstance {
             if let Some(demultiplexer) = self.demultiplexer.take() {
                 demultiplexer.abort();
             }
-        })
-    }
-}
-
-impl DockerInstance {
-    fn freezer(&self) -> std::io::Result<&Freezer> {
-        self.freezer.as_ref().ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "the container's cgroup is not on this host",
-            )
         })
     }
 }

@@ -38,17 +38,6 @@ impl SandboxInstance {
     pub fn attach(&mut self, helper: tokio::process::Child) {
         self.helper = Some(helper);
     }
-
-    fn freezer(&self) -> std::io::Result<&Freezer> {
-        self.cgroup.freezer().ok_or_else(no_freezer)
-    }
-}
-
-fn no_freezer() -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::Unsupported,
-        "this host has no cgroup freezer",
-    )
 }
 
 impl InstanceControl for SandboxInstance {
@@ -64,18 +53,8 @@ impl InstanceControl for SandboxInstance {
         self.cgroup.usage()
     }
 
-    fn freeze(&self) -> std::io::Result<()> {
-        self.freezer()?.freeze()
-    }
-
-    fn thaw(&self) -> std::io::Result<()> {
-        self.freezer()?.thaw()
-    }
-
-    fn killed_while_frozen(&self) -> bool {
-        self.cgroup
-            .freezer()
-            .is_some_and(|f| f.killed_while_frozen())
+    fn freezer(&self) -> Option<&Freezer> {
+        self.cgroup.freezer()
     }
 
     fn kill(&mut self) -> BoxFuture<'_, ()> {
