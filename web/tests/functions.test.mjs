@@ -108,8 +108,10 @@ test('a JavaScript function: create, invoke with env vars, edit, versions, delet
   await screenshot(page, 'flow-function-versions');
 
   await section(page, 'Invocations');
-  await page.locator('tbody tr').nth(1).waitFor();
-  assert.equal(await page.locator('tbody tr').count(), 2);
+  // This section's rows, not the versions table's that may still be on the page.
+  const invocations = page.locator('.invocation-list tbody tr');
+  await invocations.nth(1).waitFor();
+  assert.equal(await invocations.count(), 2);
 
   // Delete asks first; cancelling keeps it.
   await page.getByRole('button', { name: 'Delete' }).click();
