@@ -26,6 +26,7 @@ pub struct Config {
     /// administrator: for local development only.
     pub auth: bool,
     pub accounts: AccountsConfig,
+    pub quotas: QuotaConfig,
     pub limits: Limits,
     pub pool: PoolConfig,
     pub instance: InstanceConfig,
@@ -42,6 +43,7 @@ impl Default for Config {
             runtimes: RuntimeKind::ALL.to_vec(),
             auth: true,
             accounts: AccountsConfig::default(),
+            quotas: QuotaConfig::default(),
             limits: Limits::default(),
             pool: PoolConfig::default(),
             instance: InstanceConfig::default(),
@@ -74,6 +76,43 @@ impl Default for AccountsConfig {
             login_token_ttl_secs: 30 * 24 * 3600,
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
+        }
+    }
+}
+
+/// What each user may hold unless an administrator says otherwise (`crate::quotas`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub functions: u32,
+    /// Versions kept per function; older ones no alias names are pruned.
+    pub versions_per_function: u32,
+    /// Code stored across a user's functions and their kept versions, in MiB.
+    pub code_mb: u64,
+    /// Invocations of a user's functions running at once; 0 means half of `pool.max_instances`.
+    pub concurrency: u32,
+    /// Memory a user's instances may reserve at once; 0 means half of the pool's memory budget.
+    pub memory_mb: u64,
+    /// The sum of `min_warm` over a user's functions.
+    pub min_warm: u32,
+    /// API tokens per user.
+    pub tokens: u32,
+    /// Whether administrators are held to these too; otherwise they are unlimited unless an
+    /// administrator sets their quotas.
+    pub apply_to_admins: bool,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            functions: 100,
+            versions_per_function: 20,
+            code_mb: 256,
+            concurrency: 0,
+            memory_mb: 0,
+            min_warm: 10,
+            tokens: 50,
+            apply_to_admins: false,
         }
     }
 }

@@ -66,6 +66,8 @@
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition (an observer of the engine).
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
+//! - [`quotas`] — what each user may hold (functions, versions, code, concurrency, memory,
+//!   `min_warm`, tokens): the settings' defaults and each user's overrides.
 //! - [`sync`] — poison-tolerant locks. (`kindling bench`, the benchmark harness, is the
 //!   executable's own: `src/bench/`, sharing its server spawner with `tests/common`.)
 
@@ -117,6 +119,7 @@ pub mod engine;
 pub mod functions;
 pub mod metrics;
 pub mod model;
+pub mod quotas;
 pub mod runtimes;
 pub mod server;
 pub mod store;

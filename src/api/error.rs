@@ -11,6 +11,7 @@ use crate::auth::AuthError;
 use crate::engine::InvokeError;
 use crate::functions::RegistryError;
 use crate::functions::validate::Problem;
+use crate::quotas::QuotaExceeded;
 use crate::store::{StoreError, Taken};
 
 #[derive(Debug)]
@@ -113,6 +114,20 @@ impl From<RegistryError> for ApiError {
                 )
             },
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<QuotaExceeded> for ApiError {
+    fn from(error: QuotaExceeded) -> Self {
+        let status = match error.transient {
+            true => StatusCode::TOO_MANY_REQUESTS,
+            false => StatusCode::FORBIDDEN,
+        };
+        Self {
+            field: Some(error.quota),
+            retry_after_secs: error.transient.then_some(1),
+            ..Self::new(status, "quota_exceeded", error.to_string())
         }
     }
 }
