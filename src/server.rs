@@ -20,6 +20,7 @@ use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::metrics::prometheus::{Exposition, Recorder};
 use crate::model::RuntimeKind;
+use crate::quotas::QuotaTable;
 use crate::runtimes::Runtime;
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
@@ -86,6 +87,13 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     limits.max_memory_mb = limits
         .max_memory_mb
         .min(u32::try_from(pool.memory_budget_mb).unwrap_or(u32::MAX));
+    // Every user's quotas: the accounts fill in each user's role and overrides; the registry
+    // and the engine hold users to them.
+    let quotas = Arc::new(QuotaTable::new(
+        &config.quotas,
+        pool.memory_budget_mb,
+        config.pool.max_instances,
+    ));
     let registry = Arc::new(
         Registry::open(store.clone(), blobs, limits.clone(), config.default_runtime).await?,
     );
@@ -126,6 +134,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
                 move || engine.pool()
             })),
             host: Arc::default(),
+            quotas,
             engine,
             store,
             limits,

@@ -38,6 +38,7 @@ use crate::functions::Registry;
 use crate::metrics::host::HostSampler;
 use crate::metrics::prometheus::Exposition;
 use crate::model::{Function, RuntimeKind};
+use crate::quotas::QuotaTable;
 use crate::store::Store;
 
 use self::error::ApiError;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub engine: Engine,
     pub exposition: Arc<Exposition>,
     pub host: Arc<HostSampler>,
+    /// Every user's quotas.
+    pub quotas: Arc<QuotaTable>,
     pub store: Store,
     pub limits: Limits,
     pub default_runtime: RuntimeKind,
