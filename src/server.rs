@@ -95,7 +95,14 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         config.pool.max_instances,
     ));
     let registry = Arc::new(
-        Registry::open(store.clone(), blobs, limits.clone(), config.default_runtime).await?,
+        Registry::open(
+            store.clone(),
+            blobs,
+            limits.clone(),
+            config.default_runtime,
+            quotas.clone(),
+        )
+        .await?,
     );
     let writer = InvocationWriter::start(store.clone());
     let recorder = Arc::new(Recorder::default());
@@ -106,6 +113,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         recorder.clone(),
         limits.clone(),
         pool,
+        quotas.clone(),
     )
     .await;
     for (kind, runtime) in engine.runtimes() {

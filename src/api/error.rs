@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::invocations::INVOCATION_ID_HEADER;
 use crate::auth::AuthError;
-use crate::engine::InvokeError;
+use crate::engine::{InvokeError, QUOTA_EXCEEDED};
 use crate::functions::RegistryError;
 use crate::functions::validate::Problem;
 use crate::quotas::QuotaExceeded;
@@ -97,6 +97,7 @@ impl From<RegistryError> for ApiError {
                 }
             }
             RegistryError::NotFound(id) => Self::function_not_found(&id),
+            RegistryError::Quota(exceeded) => exceeded.into(),
             RegistryError::VersionNotFound { .. } => Self::new(
                 StatusCode::NOT_FOUND,
                 "version_not_found",
@@ -147,11 +148,19 @@ impl From<InvokeError> for ApiError {
             InvokeError::ShuttingDown => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
             }
-            InvokeError::Throttled(invocation) => Self {
-                retry_after_secs: Some(THROTTLED_RETRY_AFTER_SECS),
-                invocation_id: Some(invocation.invocation_id.clone()),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
-            },
+            InvokeError::Throttled(invocation) => {
+                let quota = (invocation.error.as_ref())
+                    .is_some_and(|error| error.error_type == QUOTA_EXCEEDED);
+                Self {
+                    retry_after_secs: Some(THROTTLED_RETRY_AFTER_SECS),
+                    invocation_id: Some(invocation.invocation_id.clone()),
+                    ..Self::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        if quota { "quota_exceeded" } else { "throttled" },
+                        message,
+                    )
+                }
+            }
             InvokeError::Record(e) => Self::internal(e),
             InvokeError::Failed(e) => Self::internal(e),
         }

@@ -3,10 +3,12 @@
 //! `min_warm` instances ready. Woken by the pool's `wake`, or once a second. Beside it, the
 //! freezing task freezes idle instances once they have waited a moment.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use super::ledger::{Shortfall, Tenant};
 use super::logs::LogTail;
 use super::pool::PoolKey;
 use super::{FREEZE_AFTER, Inner, MAINTENANCE_PERIOD, PROVISION_BACKOFF};
@@ -36,8 +38,10 @@ impl Inner {
         loop {
             self.check_runtimes().await;
             self.pool.reap(|version| self.is_current(version));
-            self.refill().await;
-            self.provision();
+            // `min_warm` instances never take the room generic ones need.
+            if self.refill().await {
+                self.provision();
+            }
             tokio::select! {
                 _ = self.pool.wake.notified() => {}
                 _ = tokio::time::sleep(MAINTENANCE_PERIOD) => {}
@@ -68,8 +72,9 @@ impl Inner {
     }
 
     /// Starts generic instances until each runtime and language has `prewarm` of them, as long as
-    /// there is room without evicting anything.
-    async fn refill(&self) {
+    /// there is room without evicting anything. Returns whether they all have them.
+    async fn refill(&self) -> bool {
+        let mut complete = true;
         for kind in self.runtimes.keys() {
             let Ok(runtime) = self.available(*kind) else {
                 continue;
@@ -82,31 +87,45 @@ impl Inner {
                 while !self.stop.is_cancelled()
                     && self.pool.generic_count(species) < self.pool.limits.prewarm as usize
                 {
-                    let Some(slot) = self
-                        .pool
-                        .try_book(self.pool.limits.generic_memory_mb, false)
+                    let Ok(slot) =
+                        self.pool
+                            .try_book(self.pool.limits.generic_memory_mb, None, false)
                     else {
-                        return;
+                        return false;
                     };
                     match self.boot(runtime.as_ref(), language, slot).await {
                         Ok(instance) => self.pool.put_generic(instance),
                         Err(e) => {
                             tracing::warn!(runtime = %runtime.kind(), %language, error = %e, "pre-warming failed");
+                            complete = false;
                             break;
                         }
                     }
                 }
             }
         }
+        complete
     }
 
     /// Starts a provisioning task for each function short of its `min_warm` instances, unless
     /// one is running for it or its last attempt failed less than `PROVISION_BACKOFF` ago. (Loading
     /// a function's code may take up to its timeout: it must not hold up the maintenance task.)
+    /// A user's functions get no more `min_warm` instances in all than their quota, oldest
+    /// functions first — also those stored before the quota was lowered.
     fn provision(self: &Arc<Self>) {
-        let functions = self.registry.list(Scope::All);
+        let mut functions = self.registry.list(Scope::All);
+        functions.sort_by_key(|f| f.created_at);
         lock(&self.provisioning).retain(|version, _| self.is_current(version));
-        for function in functions.into_iter().filter(|f| f.min_warm > 0) {
+        let mut granted: HashMap<&str, u32> = HashMap::new();
+        for function in functions.iter().filter(|f| f.min_warm > 0) {
+            let quota = self.quotas.of(&function.owner).min_warm;
+            let used = granted.entry(&function.owner).or_default();
+            let min_warm = function.min_warm.min(quota.saturating_sub(*used));
+            *used += min_warm;
+            if min_warm == 0 {
+                continue;
+            }
+            let function = function.clone();
             let Ok(runtime) = self.available(function.runtime) else {
                 continue;
             };
@@ -117,8 +136,7 @@ impl Inner {
                 version: function.version_key(),
                 runtime: runtime.kind(),
             };
-            let missing =
-                (function.min_warm as usize).saturating_sub(self.pool.specialised_count(&key));
+            let missing = (min_warm as usize).saturating_sub(self.pool.specialised_count(&key));
             if missing == 0 {
                 continue;
             }
@@ -157,11 +175,26 @@ impl Inner {
         key: &PoolKey,
         missing: usize,
     ) -> Result<(), String> {
+        let tenant = Tenant {
+            user: function.owner.as_str().into(),
+            memory_quota_mb: self.quotas.of(&function.owner).memory_mb,
+        };
         for _ in 0..missing {
+            // Provisioning evicts nothing, and stops at the owner's fair share of the pool:
+            // what it keeps must not be what another user needs to run at all.
+            if !self
+                .pool
+                .within_fair_share(&tenant.user, function.memory_mb)
+            {
+                return Err("its owner holds their fair share of the pool".to_owned());
+            }
             let slot = self
                 .pool
-                .try_book(function.memory_mb, true)
-                .ok_or("the pool has no room for it")?;
+                .try_book(function.memory_mb, Some(&tenant), false)
+                .map_err(|shortfall| match shortfall {
+                    Shortfall::Pool => "the pool has no room for it",
+                    Shortfall::Quota => "its owner's instances reserve their memory quota",
+                })?;
             let mut instance = self
                 .boot(runtime, function.language, slot)
                 .await

@@ -44,6 +44,7 @@ use crate::functions::{Registry, registry::Scope};
 use crate::model::{
     Function, FunctionError, Invocation, Language, RuntimeKind, StartKind, Status, VersionKey,
 };
+use crate::quotas::QuotaTable;
 use crate::runtimes::{InstanceSpec, Runtime, StartError, Usage};
 use crate::store::{InvocationWriter, StoreError};
 
@@ -51,7 +52,7 @@ use census::Mark;
 pub use census::{PoolSnapshot, StartCounts};
 pub use gate::Throttled;
 pub use instance::{BootError, Failure, Instance};
-use ledger::Slot;
+use ledger::{Slot, Tenant};
 pub use limits::PoolLimits;
 pub use logs::LogTail;
 use maintenance::Provisioning;
@@ -62,6 +63,9 @@ use pool::{Pool, PoolKey};
 /// every thread of the instance, which showed as 4–12 % less throughput at concurrency 16 when
 /// every invocation froze its instance. What its threads may do meanwhile is bounded by this.
 const FREEZE_AFTER: Duration = Duration::from_millis(10);
+/// The error type of an invocation refused because its owner is at a quota (its API code is
+/// `quota_exceeded`).
+pub const QUOTA_EXCEEDED: &str = "QuotaExceeded";
 /// How long an instance may take to start its agent.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the maintenance task looks at the pool when nothing wakes it.
@@ -123,6 +127,8 @@ struct Inner {
     /// Told of every recorded invocation.
     observer: Arc<dyn Observer>,
     limits: Limits,
+    /// Each user's quotas: their concurrency and reserved memory are capped here.
+    quotas: Arc<QuotaTable>,
     /// Invocations in flight, instances being killed, the maintenance task; shutdown waits.
     tasks: TaskTracker,
     stop: CancellationToken,
@@ -198,6 +204,7 @@ impl Engine {
         observer: Arc<dyn Observer>,
         limits: Limits,
         pool: PoolLimits,
+        quotas: Arc<QuotaTable>,
     ) -> Self {
         let tasks = TaskTracker::new();
         let pool = Pool::new(pool, tasks.clone());
@@ -233,6 +240,7 @@ impl Engine {
             writer,
             observer,
             limits,
+            quotas,
             tasks,
             stop: CancellationToken::new(),
             next_instance: AtomicU64::new(1),
@@ -351,7 +359,12 @@ impl Inner {
         let capacity = function
             .max_concurrency
             .unwrap_or(self.pool.limits.max_concurrency);
-        let permit = match self.pool.gates.admit(&function.id, capacity).await {
+        let quotas = self.quotas.of(&function.owner);
+        let admitted =
+            self.pool
+                .gates
+                .admit(&function.id, capacity, &function.owner, quotas.concurrency);
+        let permit = match admitted.await {
             Ok(permit) => permit,
             Err(refusal) => {
                 return self
@@ -360,7 +373,12 @@ impl Inner {
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
-        let ran = match self.acquire(&function, runtime.as_ref(), &mut logs).await {
+        let tenant = || Tenant {
+            user: function.owner.as_str().into(),
+            memory_quota_mb: quotas.memory_mb,
+        };
+        let acquired = self.acquire(&function, runtime.as_ref(), tenant, &mut logs);
+        let ran = match acquired.await {
             Ok(acquired) => {
                 self.execute(acquired, &function, &invocation_id, &request, &mut logs)
                     .await
@@ -447,7 +465,14 @@ impl Inner {
         let invocation = self
             .record(Invocation {
                 status: Status::Throttled,
-                error: Some(FunctionError::platform("Throttled", refusal.0)),
+                error: Some(FunctionError::platform(
+                    if refusal.quota.is_some() {
+                        QUOTA_EXCEEDED
+                    } else {
+                        "Throttled"
+                    },
+                    refusal.message,
+                )),
                 ..not_run(function, runtime, started_at, invocation_id)
             })
             .await?;
@@ -456,10 +481,13 @@ impl Inner {
 
     /// An idle instance of this version (warm), else a generic one loaded with the code
     /// (prewarmed), else a new one loaded with the code (cold).
+    /// `tenant` is made only when the invocation is not warm: the warm path allocates nothing
+    /// for it.
     async fn acquire(
         &self,
         function: &Function,
         runtime: &dyn Runtime,
+        tenant: impl FnOnce() -> Tenant,
         logs: &mut LogTail,
     ) -> Result<Acquired, Refusal> {
         let species = (runtime.kind(), function.language);
@@ -478,7 +506,7 @@ impl Inner {
         }
         let began = Instant::now();
         let busy = self.pool.mark_busy(species);
-        let (mut instance, start) = self.specialisable(function, runtime).await?;
+        let (mut instance, start) = self.specialisable(function, runtime, &tenant()).await?;
         let loaded = self.load(&mut instance, function, logs).await;
         if start == StartKind::Prewarmed {
             self.pool.wake.notify_one(); // replace the generic instance taken
@@ -502,9 +530,10 @@ impl Inner {
         &self,
         function: &Function,
         runtime: &dyn Runtime,
+        tenant: &Tenant,
     ) -> Result<(Instance, StartKind), Refusal> {
         let species = (runtime.kind(), function.language);
-        if let Some(mut instance) = self.pool.take_generic(species, function.memory_mb) {
+        if let Some(mut instance) = self.pool.take_generic(species, function.memory_mb, tenant) {
             let limit = match function.memory_mb == self.pool.limits.generic_memory_mb {
                 true => Ok(()),
                 false => instance.set_memory_limit(function.memory_mb).await,
@@ -520,7 +549,7 @@ impl Inner {
         }
         let slot = self
             .pool
-            .book(function.memory_mb)
+            .book(function.memory_mb, tenant)
             .await
             .map_err(Refusal::Throttled)?;
         match self.boot(runtime, function.language, slot).await {
@@ -740,8 +769,8 @@ async fn probe(pool: &Pool, runtime: &dyn Runtime) -> Result<Option<Instance>, S
         return Ok(None);
     };
     let slot = pool
-        .try_book(pool.limits.generic_memory_mb, false)
-        .ok_or("the pool has no room for a single instance")?;
+        .try_book(pool.limits.generic_memory_mb, None, false)
+        .map_err(|_| "the pool has no room for a single instance")?;
     start_instance(pool, runtime, 0, language, slot)
         .await
         .map(Some)

@@ -6,7 +6,7 @@
 //! runtime it loaded; an instance that failed in any way never comes back here.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use super::census::{
 };
 use super::gate::{Gates, Throttled};
 use super::instance::Instance;
-use super::ledger::{Ledger, Slot};
+use super::ledger::{Holding, Ledger, Shortfall, Slot, Tenant};
 use super::limits::PoolLimits;
 use crate::model::{RuntimeKind, StartKind, VersionKey};
 use crate::sync::lock;
@@ -46,6 +46,147 @@ struct State {
     generic: HashMap<Species, Vec<Instance>>,
 }
 
+impl State {
+    /// Takes the idle and generic instances with these ids out of the pool.
+    fn remove(&mut self, ids: &[u64]) -> Vec<Instance> {
+        let mut removed = Vec::new();
+        for idle in self.specialised.values_mut() {
+            let mut index = 0;
+            while index < idle.len() {
+                if ids.contains(&idle[index].instance.id) {
+                    removed.push(idle.remove(index).instance);
+                } else {
+                    index += 1;
+                }
+            }
+        }
+        self.specialised.retain(|_, idle| !idle.is_empty());
+        for generic in self.generic.values_mut() {
+            let mut index = 0;
+            while index < generic.len() {
+                if ids.contains(&generic[index].id) {
+                    removed.push(generic.remove(index));
+                } else {
+                    index += 1;
+                }
+            }
+        }
+        removed
+    }
+}
+
+/// How often booking makes room and tries again before it gives up (others may take the room
+/// made in between).
+const ROOM_ATTEMPTS: usize = 4;
+
+/// What a booking is short of: memory and an instance in the pool, memory within the
+/// requester's quota.
+struct Need {
+    pool_mb: u64,
+    instances: usize,
+    quota_mb: u64,
+    requester: Option<Arc<str>>,
+}
+
+impl Need {
+    /// What booking `memory_mb` more (and, with `new_instance`, one more instance) lacks now;
+    /// `tenant` with the megabytes their holding grows by.
+    fn new(
+        ledger: &Ledger,
+        memory_mb: u32,
+        new_instance: bool,
+        tenant: Option<(&Tenant, u32)>,
+    ) -> Self {
+        let reserved = ledger.reserved_mb.load(Ordering::Acquire);
+        let instances = ledger.instances.load(Ordering::Acquire);
+        let quota_mb = tenant.map_or(0, |(tenant, grows_by)| {
+            (ledger.holding(&tenant.user).reserved_mb + u64::from(grows_by))
+                .saturating_sub(tenant.memory_quota_mb)
+        });
+        Self {
+            pool_mb: (reserved + u64::from(memory_mb)).saturating_sub(ledger.budget_mb),
+            instances: match new_instance {
+                true => (instances + 1).saturating_sub(ledger.max_instances),
+                false => 0,
+            },
+            quota_mb,
+            requester: tenant.map(|(tenant, _)| tenant.user.clone()),
+        }
+    }
+
+    fn pool_short(&self) -> bool {
+        self.pool_mb > 0 || self.instances > 0
+    }
+
+    /// Counts evicting `candidate` (`own`: the requester's) towards the need.
+    fn take(&mut self, candidate: &Candidate, own: bool) {
+        let mb = u64::from(candidate.memory_mb);
+        self.pool_mb = self.pool_mb.saturating_sub(mb);
+        self.instances = self.instances.saturating_sub(1);
+        if own {
+            self.quota_mb = self.quota_mb.saturating_sub(mb);
+        }
+    }
+}
+
+/// Each active user's equal part of the pool: its memory budget and its instances, divided by
+/// the users holding instances (and the one asking).
+struct FairShare {
+    memory_mb: u64,
+    instances: usize,
+}
+
+impl FairShare {
+    /// The share of each user holding instances now, and of `requester` if they hold none yet.
+    fn of(ledger: &Ledger, holdings: &HashMap<Arc<str>, Holding>, requester: Option<&str>) -> Self {
+        let newcomer = requester.is_some_and(|r| !holdings.contains_key(r));
+        let active = (holdings.len() + usize::from(newcomer)).max(1);
+        Self {
+            memory_mb: ledger.budget_mb / active as u64,
+            instances: ledger.max_instances / active,
+        }
+    }
+
+    fn exceeded_by(&self, holding: &Holding) -> bool {
+        holding.reserved_mb > self.memory_mb || holding.instances > self.instances
+    }
+}
+
+/// In which order idle instances are evicted (least recently used first within a tier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    /// Beyond `min_warm`, of a user holding more than their fair share.
+    AboveShare,
+    /// Beyond `min_warm`, of anyone; and generic instances.
+    Anyone,
+    /// Kept for `min_warm`, of a user holding more than their fair share: only for a requester
+    /// below theirs.
+    ProvisionedAboveShare,
+}
+
+struct Candidate {
+    tier: Tier,
+    last_used: Instant,
+    id: u64,
+    owner: Option<Arc<str>>,
+    memory_mb: u32,
+    /// Not kept for `min_warm`.
+    unprotected: bool,
+}
+
+impl Candidate {
+    fn of(instance: &Instance, tier: Tier, unprotected: bool) -> Self {
+        Self {
+            tier,
+            last_used: instance.last_used,
+            id: instance.id,
+            owner: instance.slot.owner.clone(),
+            memory_mb: instance.slot.memory_mb,
+            unprotected,
+        }
+    }
+}
+
 pub struct Pool {
     pub limits: PoolLimits,
     ledger: Arc<Ledger>,
@@ -65,13 +206,7 @@ pub struct Pool {
 impl Pool {
     pub fn new(limits: PoolLimits, tasks: TaskTracker) -> Self {
         Self {
-            ledger: Arc::new(Ledger {
-                instances: AtomicUsize::new(0),
-                reserved_mb: AtomicU64::new(0),
-                max_instances: limits.max_instances,
-                budget_mb: limits.memory_budget_mb,
-                freed: Notify::new(),
-            }),
+            ledger: Arc::new(Ledger::new(limits.max_instances, limits.memory_budget_mb)),
             gates: Gates::new(limits.max_queue, limits.queue_timeout),
             limits,
             state: Mutex::default(),
@@ -130,144 +265,196 @@ impl Pool {
         }
     }
 
-    /// A live generic instance of `species`, booked at `memory_mb` (room is made by evicting
-    /// idle instances if needed) and thawed; `None` when there is none or no room for it. The
-    /// caller wakes the maintainer to replace it once it has specialised it: starting the
+    /// A live generic instance of `species`, booked at `memory_mb` for `tenant` (room is made by
+    /// evicting idle instances if needed) and thawed; `None` when there is none or no room for
+    /// it. The caller wakes the maintainer to replace it once it has specialised it: starting the
     /// replacement at once would compete with that for the CPU.
-    pub fn take_generic(&self, species: Species, memory_mb: u32) -> Option<Instance> {
+    pub fn take_generic(
+        &self,
+        species: Species,
+        memory_mb: u32,
+        tenant: &Tenant,
+    ) -> Option<Instance> {
         let found = {
             let mut state = lock(&self.state);
             let generic = state.generic.get_mut(&species)?;
             self.pop_alive(generic, |instance| instance)
         };
         let mut instance = found?;
-        while !self.ledger.try_grow(instance.slot.memory_mb, memory_mb) {
-            if !self.could_make_room(memory_mb - instance.slot.memory_mb.min(memory_mb), false)
-                || !self.evict_one()
-            {
-                self.put_generic(instance);
-                return None;
+        let from = instance.slot.memory_mb;
+        for _ in 0..ROOM_ATTEMPTS {
+            match self.ledger.try_adopt(from, memory_mb, tenant) {
+                Ok(()) => {
+                    instance.slot.memory_mb = memory_mb;
+                    instance.slot.owner = Some(tenant.user.clone());
+                    return self.woken(instance);
+                }
+                Err(_) => {
+                    let grow = memory_mb.saturating_sub(from);
+                    let needed = Need::new(&self.ledger, grow, false, Some((tenant, memory_mb)));
+                    if !self.make_room(needed) {
+                        break;
+                    }
+                }
             }
         }
-        instance.slot.memory_mb = memory_mb;
-        self.woken(instance)
+        self.put_generic(instance);
+        None
     }
 
-    /// Books room for a new instance of `memory_mb`, evicting idle instances if needed, and
-    /// waiting up to the queue timeout for instances to finish when all are busy.
-    pub async fn book(&self, memory_mb: u32) -> Result<Slot, Throttled> {
+    /// Books room for a new instance of `memory_mb` for `tenant`, evicting idle instances if
+    /// needed, and waiting up to the queue timeout for instances to finish when all are busy.
+    pub async fn book(&self, memory_mb: u32, tenant: &Tenant) -> Result<Slot, Throttled> {
         let deadline = Instant::now() + self.limits.queue_timeout;
         loop {
             let freed = self.ledger.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            if let Some(slot) = self.try_book(memory_mb, true) {
-                return Ok(slot);
-            }
+            let shortfall = match self.try_book(memory_mb, Some(tenant), true) {
+                Ok(slot) => return Ok(slot),
+                Err(shortfall) => shortfall,
+            };
             if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                return Err(Throttled(format!(
-                    "every instance slot is busy ({} instances, {} of {} MB reserved); retry later",
-                    self.ledger.instances.load(Ordering::Relaxed),
-                    self.ledger.reserved_mb.load(Ordering::Relaxed),
-                    self.ledger.budget_mb
-                )));
-            }
-        }
-    }
-
-    /// Books room for a new instance now, evicting idle instances first if `evict` — but only
-    /// when evicting would make enough room.
-    pub fn try_book(&self, memory_mb: u32, evict: bool) -> Option<Slot> {
-        loop {
-            if self.ledger.try_book(memory_mb) {
-                return Some(Slot {
-                    ledger: self.ledger.clone(),
-                    memory_mb,
-                    released: false,
+                return Err(match shortfall {
+                    Shortfall::Quota => Throttled::quota(
+                        "memory_mb",
+                        format!(
+                            "the instances of this function's owner already reserve {} of their {} MB of memory; retry later",
+                            self.ledger.holding(&tenant.user).reserved_mb,
+                            tenant.memory_quota_mb
+                        ),
+                    ),
+                    Shortfall::Pool => Throttled::new(format!(
+                        "every instance slot is busy ({} instances, {} of {} MB reserved); retry later",
+                        self.ledger.instances.load(Ordering::Relaxed),
+                        self.ledger.reserved_mb.load(Ordering::Relaxed),
+                        self.ledger.budget_mb
+                    )),
                 });
             }
-            if !evict || !self.could_make_room(memory_mb, true) || !self.evict_one() {
-                return None;
-            }
         }
     }
 
-    /// Whether evicting every idle instance that may go would leave room for `memory_mb` more
-    /// (and, with `new_instance`, for one more instance).
-    fn could_make_room(&self, memory_mb: u32, new_instance: bool) -> bool {
-        let (mut count, mut reclaimable_mb) = (0, 0);
-        {
-            let state = lock(&self.state);
+    /// Books room for a new instance now — for `tenant`, or generic — evicting idle instances
+    /// first if `evict`, but only when evicting would make enough room.
+    pub fn try_book(
+        &self,
+        memory_mb: u32,
+        tenant: Option<&Tenant>,
+        evict: bool,
+    ) -> Result<Slot, Shortfall> {
+        let mut shortfall = Shortfall::Pool;
+        for _ in 0..ROOM_ATTEMPTS {
+            match self.ledger.try_book(memory_mb, tenant) {
+                Ok(()) => {
+                    return Ok(Slot {
+                        ledger: self.ledger.clone(),
+                        memory_mb,
+                        owner: tenant.map(|t| t.user.clone()),
+                        released: false,
+                    });
+                }
+                Err(short) => shortfall = short,
+            }
+            let needed = Need::new(
+                &self.ledger,
+                memory_mb,
+                true,
+                tenant.map(|t| (t, memory_mb)),
+            );
+            if !evict || !self.make_room(needed) {
+                break;
+            }
+        }
+        Err(shortfall)
+    }
+
+    /// Evicts idle instances until `needed` is met, choosing them by the fair-share policy
+    /// (docs/tenancy.md): first the requester's own when it is their quota that is short, then
+    /// the least recently used of users holding more than their fair share of the pool, then
+    /// the least recently used of anyone's (and generic ones), and — for a requester below their
+    /// fair share — even the `min_warm` instances of users above it. Evicts nothing, and returns
+    /// false, when all of that would not be enough.
+    fn make_room(&self, mut needed: Need) -> bool {
+        let holdings = self.ledger.holdings();
+        let requester = needed.requester.take();
+        let requester = requester.as_deref();
+        let share = FairShare::of(&self.ledger, &holdings, requester);
+        let over_share = |owner: &str| {
+            holdings
+                .get(owner)
+                .is_some_and(|holding| share.exceeded_by(holding))
+        };
+        let requester_below = requester
+            .is_some_and(|r| !share.exceeded_by(&holdings.get(r).copied().unwrap_or_default()));
+        let victims = {
+            let mut state = lock(&self.state);
+            let mut candidates = Vec::new();
             for idle in state.specialised.values() {
-                let keep = idle.first().map_or(0, |i| i.min_warm as usize);
-                for entry in idle.iter().take(idle.len().saturating_sub(keep)) {
-                    count += 1;
-                    reclaimable_mb += u64::from(entry.instance.slot.memory_mb);
+                let evictable = idle
+                    .len()
+                    .saturating_sub(idle.first().map_or(0, |i| i.min_warm as usize));
+                for (index, entry) in idle.iter().enumerate() {
+                    let owner = entry.instance.slot.owner.as_deref();
+                    let over = owner.is_some_and(over_share);
+                    let tier = match (index < evictable, over) {
+                        (true, true) => Tier::AboveShare,
+                        (true, false) => Tier::Anyone,
+                        (false, true) if requester_below => Tier::ProvisionedAboveShare,
+                        (false, _) => continue,
+                    };
+                    candidates.push(Candidate::of(&entry.instance, tier, index < evictable));
                 }
             }
             for instance in state.generic.values().flatten() {
-                count += 1;
-                reclaimable_mb += u64::from(instance.slot.memory_mb);
+                candidates.push(Candidate::of(instance, Tier::Anyone, true));
             }
-        }
-        let instances = self.ledger.instances.load(Ordering::Acquire);
-        let reserved = self.ledger.reserved_mb.load(Ordering::Acquire);
-        let memory_ok =
-            reserved.saturating_sub(reclaimable_mb) + u64::from(memory_mb) <= self.ledger.budget_mb;
-        let instance_ok =
-            !new_instance || instances.saturating_sub(count) < self.ledger.max_instances;
-        memory_ok && instance_ok
+            candidates.sort_by_key(|c| (c.tier, c.last_used));
+            let mut chosen = Vec::new();
+            // The requester's own first, when it is their quota that is short.
+            for candidate in &candidates {
+                if needed.quota_mb == 0 {
+                    break;
+                }
+                if candidate.unprotected && candidate.owner.as_deref() == requester {
+                    needed.take(candidate, true);
+                    chosen.push(candidate.id);
+                }
+            }
+            if needed.quota_mb > 0 {
+                return false;
+            }
+            for candidate in &candidates {
+                if !needed.pool_short() {
+                    break;
+                }
+                if !chosen.contains(&candidate.id) {
+                    needed.take(candidate, candidate.owner.as_deref() == requester);
+                    chosen.push(candidate.id);
+                }
+            }
+            if needed.pool_short() {
+                return false;
+            }
+            state.remove(&chosen)
+        };
+        self.counters
+            .evicted
+            .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        self.discard_all(victims);
+        true
     }
 
-    /// Kills the least recently used idle instance that may go; false when there is none.
-    fn evict_one(&self) -> bool {
-        let victim = {
-            let mut state = lock(&self.state);
-            let oldest_specialised = state
-                .specialised
-                .iter()
-                .filter_map(|(key, idle)| {
-                    let oldest = idle.first()?;
-                    (idle.len() > oldest.min_warm as usize)
-                        .then(|| (oldest.instance.last_used, Some(key.clone()), None))
-                })
-                .min_by_key(|(used, ..)| *used);
-            let oldest_generic = state
-                .generic
-                .iter()
-                .filter_map(|(species, instances)| {
-                    Some((instances.first()?.last_used, None, Some(*species)))
-                })
-                .min_by_key(|(used, ..)| *used);
-            match [oldest_specialised, oldest_generic]
-                .into_iter()
-                .flatten()
-                .min_by_key(|(used, ..)| *used)
-            {
-                Some((_, Some(key), _)) => {
-                    let idle = state.specialised.get_mut(&key);
-                    let victim = idle.map(|idle| (idle.remove(0).instance, idle.is_empty()));
-                    if let Some((_, true)) = victim {
-                        state.specialised.remove(&key);
-                    }
-                    victim.map(|(instance, _)| instance)
-                }
-                Some((_, None, Some(species))) => state
-                    .generic
-                    .get_mut(&species)
-                    .map(|generic| generic.remove(0)),
-                _ => None,
-            }
-        };
-        match victim {
-            Some(instance) => {
-                self.counters.evicted.fetch_add(1, Ordering::Relaxed);
-                self.discard(instance);
-                true
-            }
-            None => false,
-        }
+    /// Whether `user` would still hold no more than their fair share of the pool with one more
+    /// instance of `memory_mb`: `min_warm` instances are provisioned only then.
+    pub fn within_fair_share(&self, user: &str, memory_mb: u32) -> bool {
+        let holdings = self.ledger.holdings();
+        let share = FairShare::of(&self.ledger, &holdings, Some(user));
+        let mut holding = holdings.get(user).copied().unwrap_or_default();
+        holding.instances += 1;
+        holding.reserved_mb += u64::from(memory_mb);
+        !share.exceeded_by(&holding)
     }
 
     /// Keeps a healthy specialised instance for the next invocation of `key`.

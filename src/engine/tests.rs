@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 
 use super::{Engine, InvokeError, InvokeRequest, PoolLimits};
 use crate::blobs::Blobs;
-use crate::config::{Config, PoolConfig};
+use crate::config::Config;
 use crate::functions::Registry;
 use crate::functions::registry::Scope;
 use crate::model::{Function, Invocation, RuntimeKind, StartKind, Status};
+use crate::quotas::QuotaTable;
 use crate::runtimes::Runtime;
 use crate::runtimes::fake::{FakeHost, FakeRuntime};
 use crate::store::{InvocationWriter, Store};
@@ -22,6 +23,7 @@ use crate::store::{InvocationWriter, Store};
 struct Harness {
     engine: Engine,
     registry: Arc<Registry>,
+    quotas: Arc<QuotaTable>,
     host: Arc<FakeHost>,
     _data_dir: tempfile::TempDir,
 }
@@ -35,27 +37,45 @@ impl super::Observer for Quiet {
 /// An engine on the fake runtime with `functions` (name → extra fields) registered, its clock
 /// paused from then on. Functions are created before the pause: the store is a real SQLite
 /// database, whose worker thread a paused clock does not wait for.
-async fn harness(pool: impl FnOnce(&mut PoolConfig), functions: &[(&str, Value)]) -> Harness {
+async fn harness(configure: impl FnOnce(&mut Config), functions: &[(&str, Value)]) -> Harness {
     let data_dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(data_dir.path());
     config.pool.prewarm = 0;
     config.pool.memory_budget_mb = 4096;
-    pool(&mut config.pool);
+    configure(&mut config);
     let store = Store::open(data_dir.path()).await.unwrap();
     let blobs = Blobs::open(data_dir.path().join("blobs")).unwrap();
+    let limits = PoolLimits::new(
+        &config.pool,
+        config.instance,
+        config.limits.default_memory_mb,
+    );
+    let quotas = Arc::new(QuotaTable::new(
+        &config.quotas,
+        limits.memory_budget_mb,
+        config.pool.max_instances,
+    ));
     let registry = Arc::new(
-        Registry::open(store, blobs, config.limits.clone(), RuntimeKind::Sandbox)
-            .await
-            .unwrap(),
+        Registry::open(
+            store,
+            blobs,
+            config.limits.clone(),
+            RuntimeKind::Sandbox,
+            quotas.clone(),
+        )
+        .await
+        .unwrap(),
     );
     for (name, extra) in functions {
         let mut input = json!({"name": name, "language": "python", "code": "fake"});
-        input
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
+        let fields = input.as_object_mut().unwrap();
+        fields.extend(extra.as_object().unwrap().clone());
+        // Functions belong to `tester` unless they name another owner.
+        let owner = fields
+            .remove("owner")
+            .map_or("tester".to_owned(), |o| o.as_str().unwrap().to_owned());
         registry
-            .create("tester", serde_json::from_value(input).unwrap())
+            .create(&owner, serde_json::from_value(input).unwrap())
             .await
             .unwrap();
     }
@@ -64,11 +84,6 @@ async fn harness(pool: impl FnOnce(&mut PoolConfig), functions: &[(&str, Value)]
     let host = runtime.host.clone();
     let runtime: Arc<dyn Runtime> = Arc::new(runtime);
     let writer = InvocationWriter::discarding();
-    let limits = PoolLimits::new(
-        &config.pool,
-        config.instance,
-        config.limits.default_memory_mb,
-    );
     let engine = Engine::start(
         BTreeMap::from([(RuntimeKind::Sandbox, Ok(runtime))]),
         registry.clone(),
@@ -76,11 +91,13 @@ async fn harness(pool: impl FnOnce(&mut PoolConfig), functions: &[(&str, Value)]
         Arc::new(Quiet),
         config.limits.clone(),
         limits,
+        quotas.clone(),
     )
     .await;
     Harness {
         engine,
         registry,
+        quotas,
         host,
         _data_dir: data_dir,
     }
@@ -172,7 +189,7 @@ async fn an_instance_taken_again_soon_is_not_frozen_in_between() {
 
 #[tokio::test]
 async fn a_generic_instance_waits_frozen_and_is_thawed_to_load() {
-    let h = harness(|pool| pool.prewarm = 1, &[("f", json!({}))]).await;
+    let h = harness(|config| config.pool.prewarm = 1, &[("f", json!({}))]).await;
     until("the generic instances are frozen", || {
         let alive = h.host.alive();
         alive.len() >= 2 && alive.iter().all(|p| p.is_frozen())
@@ -266,7 +283,7 @@ async fn idle_instances_expire_after_their_keep_alive() {
 #[tokio::test]
 async fn the_least_recently_used_idle_instance_makes_room_at_the_cap() {
     let functions = [("a", json!({})), ("b", json!({})), ("c", json!({}))];
-    let h = harness(|pool| pool.max_instances = 2, &functions).await;
+    let h = harness(|config| config.pool.max_instances = 2, &functions).await;
     // A second apart: on a paused clock, invocations would all happen at the same instant.
     let a = instance_of(&h.invoke("a", json!({})).await);
     tokio::time::advance(Duration::from_secs(1)).await;
@@ -312,11 +329,11 @@ async fn a_min_warm_instance_killed_while_frozen_is_replaced() {
 
 #[tokio::test]
 async fn the_concurrency_gate_queues_then_throttles() {
-    let pool = |pool: &mut PoolConfig| {
-        pool.max_queue = 1;
-        pool.queue_timeout_ms = 5000;
+    let configure = |config: &mut Config| {
+        config.pool.max_queue = 1;
+        config.pool.queue_timeout_ms = 5000;
     };
-    let h = Arc::new(harness(pool, &[("f", json!({"max_concurrency": 1}))]).await);
+    let h = Arc::new(harness(configure, &[("f", json!({"max_concurrency": 1}))]).await);
     let running = tokio::spawn({
         let h = h.clone();
         async move { h.invoke("f", json!({"sleep_ms": 1000})).await }
@@ -417,4 +434,151 @@ fn scripts_printing_json_return_json() {
     assert_eq!(script_result("Hello, Alice!\n").get(), "\"Hello, Alice!\"");
     assert_eq!(script_result("").get(), "\"\"");
     assert_eq!(script_result("two\nlines\n").get(), "\"two\\nlines\"");
+}
+
+/// The error type of a refused invocation.
+fn refusal(result: Result<Arc<Invocation>, InvokeError>) -> String {
+    match result {
+        Err(InvokeError::Throttled(refused)) => refused.error.as_ref().unwrap().error_type.clone(),
+        other => panic!("expected a refusal: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn another_users_min_warm_instances_give_way_to_a_user_below_their_share() {
+    // b's four provisioned instances fill the pool; a holds nothing, so a is below a fair share.
+    let configure = |config: &mut Config| {
+        config.pool.max_instances = 4;
+        config.quotas.concurrency = 4;
+    };
+    let functions = [
+        ("hog", json!({"owner": "b", "min_warm": 4})),
+        ("f", json!({"owner": "a"})),
+    ];
+    let h = harness(configure, &functions).await;
+    until("b's instances fill the pool", || h.host.alive().len() == 4).await;
+    let began = tokio::time::Instant::now();
+    let mine = h.invoke("f", json!({})).await;
+    assert_eq!(
+        (mine.status, mine.start),
+        (Status::Success, Some(StartKind::Cold))
+    );
+    assert!(began.elapsed() < Duration::from_millis(100), "at once");
+    assert_eq!(h.engine.pool().evicted, 1);
+    // b, above a fair share of 2 instances, gets none back while a holds theirs.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(h.host.alive().len(), 4);
+    assert_eq!(
+        h.invoke("f", json!({})).await.start,
+        Some(StartKind::Warm),
+        "a's instance was kept"
+    );
+}
+
+#[tokio::test]
+async fn min_warm_is_held_to_the_owners_quota_also_for_functions_stored_before() {
+    let functions = [
+        ("first", json!({"owner": "b", "min_warm": 2})),
+        ("second", json!({"owner": "b", "min_warm": 2})),
+    ];
+    let h = harness(|_| {}, &functions).await;
+    until("four instances are provisioned", || {
+        h.host.alive().len() == 4
+    })
+    .await;
+    // The quota is lowered (as after a restart with new settings): no more are kept, and
+    // those that go are not replaced beyond it.
+    let lower = crate::quotas::QuotaOverrides {
+        min_warm: Some(3),
+        ..Default::default()
+    };
+    h.quotas.set("b", false, &lower);
+    for process in h.host.alive() {
+        process.kill();
+    }
+    until("three are provisioned again", || {
+        h.host.alive().iter().filter(|p| p.is_frozen()).count() == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(h.host.alive().len(), 3);
+}
+
+#[tokio::test]
+async fn a_users_concurrency_quota_throttles_them_not_others() {
+    let configure = |config: &mut Config| {
+        config.quotas.concurrency = 2;
+        config.pool.queue_timeout_ms = 1000;
+    };
+    let functions = [
+        ("slow1", json!({"owner": "b", "timeout": 60})),
+        ("slow2", json!({"owner": "b", "timeout": 60})),
+        ("slow3", json!({"owner": "b", "timeout": 60})),
+        ("f", json!({"owner": "a"})),
+    ];
+    let h = Arc::new(harness(configure, &functions).await);
+    let mut running = Vec::new();
+    for name in ["slow1", "slow2"] {
+        let h = h.clone();
+        running.push(tokio::spawn(async move {
+            h.invoke(name, json!({"sleep_ms": 30_000})).await
+        }));
+    }
+    until("b's two invocations run", || h.pool_count("busy") == 2).await;
+    assert_eq!(
+        refusal(h.try_invoke("slow3", json!({})).await),
+        "QuotaExceeded"
+    );
+    assert_eq!(h.invoke("f", json!({})).await.status, Status::Success);
+    for task in running {
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_users_memory_quota_throttles_them_after_their_own_idle_instances_go() {
+    let configure = |config: &mut Config| {
+        config.quotas.memory_mb = 1024;
+        config.pool.queue_timeout_ms = 1000;
+    };
+    let functions = [
+        (
+            "big1",
+            json!({"owner": "b", "memory_mb": 512, "timeout": 60}),
+        ),
+        (
+            "big2",
+            json!({"owner": "b", "memory_mb": 512, "timeout": 60}),
+        ),
+        (
+            "big3",
+            json!({"owner": "b", "memory_mb": 512, "timeout": 60}),
+        ),
+        ("f", json!({"owner": "a", "memory_mb": 1024})),
+    ];
+    let h = Arc::new(harness(configure, &functions).await);
+    let first = instance_of(&h.invoke("big1", json!({})).await);
+    let busy = tokio::spawn({
+        let h = h.clone();
+        async move { h.invoke("big2", json!({"sleep_ms": 30_000})).await }
+    });
+    until("big2 runs", || h.pool_count("busy") == 1).await;
+    // b's quota is full (big1 idle, big2 busy): big1's idle instance makes way for big3.
+    assert_eq!(h.invoke("big3", json!({})).await.status, Status::Success);
+    until("big1's instance is evicted", || h.host.is_gone(first)).await;
+    // Now big2 and big3 hold it; only big2 is busy, so big3's idle instance goes for big1.
+    assert_eq!(h.invoke("big1", json!({})).await.status, Status::Success);
+    let blocked = tokio::spawn({
+        let h = h.clone();
+        async move { h.invoke("big1", json!({"sleep_ms": 30_000})).await }
+    });
+    until("big1 and big2 run", || h.pool_count("busy") == 2).await;
+    assert_eq!(
+        refusal(h.try_invoke("big3", json!({})).await),
+        "QuotaExceeded"
+    );
+    // a is not held to b's quota.
+    assert_eq!(h.invoke("f", json!({})).await.status, Status::Success);
+    busy.abort();
+    blocked.abort();
 }

@@ -10,6 +10,7 @@ use super::validate::{self, Draft, FunctionInput, ValidationError};
 use crate::blobs::Blobs;
 use crate::config::Limits;
 use crate::model::{Function, RuntimeKind};
+use crate::quotas::{QuotaExceeded, QuotaTable, Quotas};
 use crate::store::{Store, StoreError, Taken};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,8 @@ pub enum RegistryError {
     Store(#[from] StoreError),
     #[error("code storage failed: {0}")]
     Blob(#[from] std::io::Error),
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
 }
 
 /// Whose functions a lookup sees.
@@ -104,6 +107,8 @@ pub struct Registry {
     blobs: Blobs,
     limits: Limits,
     default_runtime: RuntimeKind,
+    /// What each user may hold: functions, code, `min_warm`, memory, concurrency.
+    quotas: Arc<QuotaTable>,
     index: RwLock<Index>,
     /// Serialises changes so the index and the store move in step.
     changes: tokio::sync::Mutex<()>,
@@ -115,6 +120,7 @@ impl Registry {
         blobs: Blobs,
         limits: Limits,
         default_runtime: RuntimeKind,
+        quotas: Arc<QuotaTable>,
     ) -> Result<Self, StoreError> {
         let mut index = Index::default();
         for function in store.load_functions().await? {
@@ -125,6 +131,7 @@ impl Registry {
             blobs,
             limits,
             default_runtime,
+            quotas,
             index: RwLock::new(index),
             changes: tokio::sync::Mutex::new(()),
         })
@@ -204,6 +211,7 @@ impl Registry {
         let draft = validate::new_function(input, &self.limits, self.default_runtime)?;
         let _change = self.changes.lock().await;
         self.check_unique(owner, &draft, None)?;
+        self.check_quotas(owner, &draft, None).await?;
         let now = Utc::now();
         let function = self
             .build(
@@ -237,6 +245,8 @@ impl Registry {
         let current_code = self.code(&current).await?;
         let draft = validate::update(&current, current_code, input, &self.limits)?;
         self.check_unique(&current.owner, &draft, Some(&current))?;
+        self.check_quotas(&current.owner, &draft, Some(&current))
+            .await?;
         let mut function = self
             .build(
                 draft,
@@ -337,6 +347,120 @@ impl Registry {
                     other.name
                 ),
             });
+        }
+        Ok(())
+    }
+
+    /// Refuses a function that would take its owner over a quota: the number of functions,
+    /// their `min_warm` and the memory it keeps reserved, a memory limit or concurrency their
+    /// instances could never have, and the code kept for all their versions. `current` is the
+    /// version a draft replaces.
+    async fn check_quotas(
+        &self,
+        owner: &str,
+        draft: &Draft,
+        current: Option<&Function>,
+    ) -> Result<(), RegistryError> {
+        let quotas = self.quotas.of(owner);
+        let (functions, min_warm, provisioned_mb) = {
+            let index = self.read();
+            let others = index
+                .by_id
+                .values()
+                .filter(|f| f.owner == owner && current.is_none_or(|c| c.id != f.id));
+            others.fold((0u64, 0u64, 0u64), |(n, warm, mb), f| {
+                let warm_f = u64::from(f.min_warm);
+                (n + 1, warm + warm_f, mb + warm_f * u64::from(f.memory_mb))
+            })
+        };
+        let over = |quota: &'static str, limit: u64, message: String| {
+            Err(RegistryError::Quota(QuotaExceeded::new(
+                quota, limit, message,
+            )))
+        };
+        if current.is_none() && functions >= u64::from(quotas.functions) {
+            return over(
+                "functions",
+                quotas.functions.into(),
+                format!("you already have {functions} functions"),
+            );
+        }
+        let draft_warm = u64::from(draft.min_warm);
+        if min_warm + draft_warm > u64::from(quotas.min_warm) {
+            return over(
+                "min_warm",
+                quotas.min_warm.into(),
+                format!(
+                    "min_warm {} with the {min_warm} your other functions keep warm would be {}",
+                    draft.min_warm,
+                    min_warm + draft_warm
+                ),
+            );
+        }
+        let memory = u64::from(draft.memory_mb);
+        if memory > quotas.memory_mb {
+            return over(
+                "memory_mb",
+                quotas.memory_mb,
+                format!("memory_mb {memory} is more than your instances may reserve in all"),
+            );
+        }
+        if provisioned_mb + draft_warm * memory > quotas.memory_mb {
+            return over(
+                "memory_mb",
+                quotas.memory_mb,
+                format!(
+                    "min_warm {} × memory_mb {memory} with the {provisioned_mb} MB your other functions keep warm would reserve {} MB",
+                    draft.min_warm,
+                    provisioned_mb + draft_warm * memory
+                ),
+            );
+        }
+        if let Some(cap) = draft.max_concurrency
+            && cap > quotas.concurrency
+        {
+            return over(
+                "concurrency",
+                quotas.concurrency.into(),
+                format!(
+                    "max_concurrency {cap} is more than your invocations may run at once in all"
+                ),
+            );
+        }
+        self.check_code_quota(owner, draft, current, &quotas).await
+    }
+
+    /// The code kept for every version of the owner's functions, once this version is stored
+    /// and the oldest beyond `versions_per_function` are pruned, must fit their `code_mb`.
+    async fn check_code_quota(
+        &self,
+        owner: &str,
+        draft: &Draft,
+        current: Option<&Function>,
+        quotas: &Quotas,
+    ) -> Result<(), RegistryError> {
+        let stored = self.store.code_bytes_of(owner).await?;
+        let pruned: u64 = match current {
+            Some(current) => self
+                .store
+                .version_sizes(&current.id)
+                .await?
+                .iter()
+                .skip(quotas.versions_per_function.saturating_sub(1) as usize)
+                .sum(),
+            None => 0,
+        };
+        let after = (stored - pruned.min(stored)) + draft.code.len() as u64;
+        let limit = quotas.code_mb.saturating_mul(1024 * 1024);
+        if after > limit {
+            return Err(RegistryError::Quota(QuotaExceeded::new(
+                "code_mb",
+                quotas.code_mb,
+                format!(
+                    "your functions' kept versions would hold {:.1} MiB of code",
+                    after as f64 / (1024.0 * 1024.0)
+                ),
+            )));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ mod accounts;
 mod functions;
 mod invocations;
 mod metrics;
+mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
