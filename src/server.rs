@@ -19,8 +19,8 @@ use crate::dashboard;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::metrics::prometheus::{Exposition, Recorder};
-use crate::model::RuntimeKind;
-use crate::quotas::QuotaTable;
+use crate::model::{Role, RuntimeKind};
+use crate::quotas::{QuotaOverrides, QuotaTable};
 use crate::runtimes::Runtime;
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
@@ -94,6 +94,13 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         pool.memory_budget_mb,
         config.pool.max_instances,
     ));
+    for user in store.users().await? {
+        quotas.set(
+            &user.id,
+            user.role == Role::Admin,
+            &QuotaOverrides::default(),
+        );
+    }
     let registry = Arc::new(
         Registry::open(
             store.clone(),

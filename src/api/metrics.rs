@@ -185,12 +185,17 @@ pub struct SystemMetrics {
 }
 
 /// Instances by state, runtime and language; starts by kind and the hit rate; memory reserved;
-/// queue length; the host's CPU and memory.
+/// queue length; the host's CPU and memory. A non-administrator sees only their own instances,
+/// memory and queue (`pool.own`), against their memory quota.
 #[utoipa::path(get, path = "/metrics/system", tag = "metrics",
     responses((status = 200, body = SystemMetrics), (status = 401, body = ErrorBody)))]
-pub async fn system(State(state): State<AppState>, _caller: Caller) -> Json<SystemMetrics> {
+pub async fn system(State(state): State<AppState>, caller: Caller) -> Json<SystemMetrics> {
     Json(SystemMetrics {
-        pool: state.engine.pool(),
+        // Another user's instances are theirs to know about.
+        pool: match caller.admin {
+            true => state.engine.pool(),
+            false => state.engine.pool_of(&caller.user),
+        },
         host: state.host.read(),
     })
 }

@@ -12,8 +12,12 @@ use crate::model::{Language, RuntimeKind};
 pub type Species = (RuntimeKind, Language);
 
 /// How many instances are in each state, per runtime and language, and what the pool did.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PoolSnapshot {
+    /// Whether this is one user's view: their own instances only (busy and starting counted
+    /// as busy), the memory their instances reserve, their invocations waiting; the counters of
+    /// what the pool did are administrators' and are zero here.
+    pub own: bool,
     pub instances: Vec<InstanceCount>,
     pub total_instances: usize,
     pub max_instances: usize,

@@ -114,6 +114,15 @@ impl Gates {
         lock(&self.gates).functions.remove(function_id);
     }
 
+    /// Invocations of `owner`'s functions waiting at their gate right now (those waiting at a
+    /// function's own gate are not told apart by owner).
+    pub fn waiting_for(&self, owner: &str) -> u64 {
+        lock(&self.gates)
+            .owners
+            .get(owner)
+            .map_or(0, |gate| u64::from(gate.waiting.load(Ordering::Relaxed)))
+    }
+
     /// Invocations waiting at every gate right now.
     pub fn waiting(&self) -> u64 {
         let gates = lock(&self.gates);

@@ -9,13 +9,27 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use super::census::{SPECIES, Species, species_index};
 use crate::sync::lock;
 
-/// The user an instance is booked for, and the memory they may reserve in all.
+/// The user an instance is booked for, the memory they may reserve in all, and the kind of
+/// instance booked.
 #[derive(Debug, Clone)]
 pub struct Tenant {
     pub user: Arc<str>,
     pub memory_quota_mb: u64,
+    /// `census::species_index` of the instance's runtime and language.
+    pub species: usize,
+}
+
+impl Tenant {
+    pub fn new(user: &str, memory_quota_mb: u64, species: Species) -> Self {
+        Self {
+            user: user.into(),
+            memory_quota_mb,
+            species: species_index(species),
+        }
+    }
 }
 
 /// What one user's instances hold.
@@ -23,6 +37,16 @@ pub struct Tenant {
 pub struct Holding {
     pub instances: usize,
     pub reserved_mb: u64,
+    /// Instances by `census::species_index`.
+    pub by_species: [usize; SPECIES],
+}
+
+impl Holding {
+    fn add(&mut self, species: usize, memory_mb: u32) {
+        self.instances += 1;
+        self.by_species[species] += 1;
+        self.reserved_mb += u64::from(memory_mb);
+    }
 }
 
 /// Counts every live instance and the memory they reserve, against the limits.
@@ -76,9 +100,7 @@ impl Ledger {
             return Err(Shortfall::Pool);
         }
         if let Some(tenant) = tenant {
-            let holding = holdings.entry(tenant.user.clone()).or_default();
-            holding.instances += 1;
-            holding.reserved_mb += u64::from(memory_mb);
+            (holdings.entry(tenant.user.clone()).or_default()).add(tenant.species, memory_mb);
         }
         Ok(())
     }
@@ -90,9 +112,7 @@ impl Ledger {
         if !self.try_grow(from, to) {
             return Err(Shortfall::Pool);
         }
-        let holding = holdings.entry(tenant.user.clone()).or_default();
-        holding.instances += 1;
-        holding.reserved_mb += u64::from(to);
+        (holdings.entry(tenant.user.clone()).or_default()).add(tenant.species, to);
         Ok(())
     }
 
@@ -106,11 +126,12 @@ impl Ledger {
             .is_ok()
     }
 
-    fn release(&self, memory_mb: u32, owner: Option<&Arc<str>>) {
-        if let Some(owner) = owner {
+    fn release(&self, memory_mb: u32, owner: Option<&(Arc<str>, usize)>) {
+        if let Some((owner, species)) = owner {
             let mut holdings = lock(&self.holdings);
             if let Some(holding) = holdings.get_mut(owner) {
                 holding.instances -= 1;
+                holding.by_species[*species] -= 1;
                 holding.reserved_mb -= u64::from(memory_mb);
                 if holding.instances == 0 {
                     holdings.remove(owner);
@@ -152,8 +173,9 @@ fn check_quota(
 pub struct Slot {
     pub(super) ledger: Arc<Ledger>,
     pub(super) memory_mb: u32,
-    /// The user whose function the instance runs; `None` while it is generic.
-    pub(super) owner: Option<Arc<str>>,
+    /// The user whose function the instance runs, and its species index; `None` while it is
+    /// generic.
+    pub(super) owner: Option<(Arc<str>, usize)>,
     pub(super) released: bool,
 }
 
@@ -162,8 +184,8 @@ impl Slot {
         self.memory_mb
     }
 
-    pub fn owner(&self) -> Option<&Arc<str>> {
-        self.owner.as_ref()
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_ref().map(|(owner, _)| &**owner)
     }
 
     pub(super) fn release(&mut self) {

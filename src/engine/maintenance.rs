@@ -175,10 +175,11 @@ impl Inner {
         key: &PoolKey,
         missing: usize,
     ) -> Result<(), String> {
-        let tenant = Tenant {
-            user: function.owner.as_str().into(),
-            memory_quota_mb: self.quotas.of(&function.owner).memory_mb,
-        };
+        let tenant = Tenant::new(
+            &function.owner,
+            self.quotas.of(&function.owner).memory_mb,
+            (runtime.kind(), function.language),
+        );
         for _ in 0..missing {
             // Provisioning evicts nothing, and stops at the owner's fair share of the pool:
             // what it keeps must not be what another user needs to run at all.

@@ -253,7 +253,15 @@ impl Engine {
 
     /// What the pool holds and has done.
     pub fn pool(&self) -> PoolSnapshot {
-        self.inner.pool.snapshot()
+        self.inner.pool.snapshot(None)
+    }
+
+    /// What `user`'s instances are, and what memory their quota lets them reserve.
+    pub fn pool_of(&self, user: &str) -> PoolSnapshot {
+        PoolSnapshot {
+            memory_budget_mb: self.inner.quotas.of(user).memory_mb,
+            ..self.inner.pool.snapshot(Some(user))
+        }
     }
 
     /// Each runtime, or why it cannot be used right now.
@@ -373,10 +381,8 @@ impl Inner {
             }
         };
         let invocation_id = uuid::Uuid::now_v7().to_string();
-        let tenant = || Tenant {
-            user: function.owner.as_str().into(),
-            memory_quota_mb: quotas.memory_mb,
-        };
+        let species = (runtime.kind(), function.language);
+        let tenant = || Tenant::new(&function.owner, quotas.memory_mb, species);
         let acquired = self.acquire(&function, runtime.as_ref(), tenant, &mut logs);
         let ran = match acquired.await {
             Ok(acquired) => {

@@ -180,7 +180,7 @@ impl Candidate {
             tier,
             last_used: instance.last_used,
             id: instance.id,
-            owner: instance.slot.owner.clone(),
+            owner: instance.slot.owner.as_ref().map(|(owner, _)| owner.clone()),
             memory_mb: instance.slot.memory_mb,
             unprotected,
         }
@@ -286,7 +286,7 @@ impl Pool {
             match self.ledger.try_adopt(from, memory_mb, tenant) {
                 Ok(()) => {
                     instance.slot.memory_mb = memory_mb;
-                    instance.slot.owner = Some(tenant.user.clone());
+                    instance.slot.owner = Some((tenant.user.clone(), tenant.species));
                     return self.woken(instance);
                 }
                 Err(_) => {
@@ -351,7 +351,7 @@ impl Pool {
                     return Ok(Slot {
                         ledger: self.ledger.clone(),
                         memory_mb,
-                        owner: tenant.map(|t| t.user.clone()),
+                        owner: tenant.map(|t| (t.user.clone(), t.species)),
                         released: false,
                     });
                 }
@@ -396,7 +396,7 @@ impl Pool {
                     .len()
                     .saturating_sub(idle.first().map_or(0, |i| i.min_warm as usize));
                 for (index, entry) in idle.iter().enumerate() {
-                    let owner = entry.instance.slot.owner.as_deref();
+                    let owner = entry.instance.slot.owner();
                     let over = owner.is_some_and(over_share);
                     let tier = match (index < evictable, over) {
                         (true, true) => Tier::AboveShare,
@@ -674,27 +674,44 @@ impl Pool {
         instances
     }
 
-    pub fn snapshot(&self) -> PoolSnapshot {
+    /// What the pool holds and has done; with `user`, only that user's instances (busy and
+    /// starting ones counted together as busy), without the pool-wide counters.
+    pub fn snapshot(&self, user: Option<&str>) -> PoolSnapshot {
         let mut counts: HashMap<(Species, &'static str), usize> = HashMap::new();
+        let mut idle_of_user = [0; SPECIES];
         {
             let state = lock(&self.state);
             for (key, idle) in &state.specialised {
                 for entry in idle {
-                    *counts
-                        .entry(((key.runtime, entry.instance.language), "idle"))
-                        .or_default() += 1;
+                    let species = (key.runtime, entry.instance.language);
+                    if user.is_some_and(|user| entry.instance.slot.owner() != Some(user)) {
+                        continue;
+                    }
+                    idle_of_user[species_index(species)] += 1;
+                    *counts.entry((species, "idle")).or_default() += 1;
                 }
             }
-            for (species, generic) in &state.generic {
-                *counts.entry((*species, "prewarmed")).or_default() += generic.len();
+            if user.is_none() {
+                for (species, generic) in &state.generic {
+                    *counts.entry((*species, "prewarmed")).or_default() += generic.len();
+                }
             }
         }
-        for index in 0..SPECIES {
+        let holding = user.map(|user| self.ledger.holding(user));
+        for (index, idle) in idle_of_user.into_iter().enumerate() {
             let species = species_at(index);
-            *counts.entry((species, "busy")).or_default() +=
-                self.census.busy[index].load(Ordering::Relaxed);
-            *counts.entry((species, "starting")).or_default() +=
-                self.census.starting[index].load(Ordering::Relaxed);
+            match &holding {
+                Some(holding) => {
+                    *counts.entry((species, "busy")).or_default() +=
+                        holding.by_species[index].saturating_sub(idle);
+                }
+                None => {
+                    *counts.entry((species, "busy")).or_default() +=
+                        self.census.busy[index].load(Ordering::Relaxed);
+                    *counts.entry((species, "starting")).or_default() +=
+                        self.census.starting[index].load(Ordering::Relaxed);
+                }
+            }
         }
         let mut instances: Vec<InstanceCount> = counts
             .into_iter()
@@ -707,6 +724,18 @@ impl Pool {
             })
             .collect();
         instances.sort_by_key(|c| (c.runtime, c.language, c.state));
+        if let Some(holding) = holding {
+            return PoolSnapshot {
+                instances,
+                total_instances: holding.instances,
+                max_instances: self.ledger.max_instances,
+                memory_reserved_mb: holding.reserved_mb,
+                memory_budget_mb: self.ledger.budget_mb,
+                queue_length: user.map_or(0, |user| self.gates.waiting_for(user)),
+                own: true,
+                ..PoolSnapshot::default()
+            };
+        }
         let queue_length = self.gates.waiting();
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let starts = StartCounts {
@@ -731,6 +760,7 @@ impl Pool {
             throttled: load(&self.counters.throttled) + load(&self.gates.throttled),
             evicted: load(&self.counters.evicted),
             expired: load(&self.counters.expired),
+            own: false,
         }
     }
 }

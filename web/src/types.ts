@@ -211,6 +211,8 @@ export interface InstanceCount {
 }
 
 export interface PoolSnapshot {
+  /** One user's view: their own instances and memory (against their quota); counters are zero. */
+  own: boolean;
   instances: InstanceCount[];
   total_instances: number;
   max_instances: number;

@@ -60,12 +60,15 @@ export function SystemPage() {
       {!pool ? <Loading /> : (
         <>
           <div class="stats">
-            <Stat label="Instances" value={<Pair first={count(pool.total_instances)} second={count(pool.max_instances)} />} />
-            <Stat label="Memory reserved" value={<Pair first={`${count(pool.memory_reserved_mb)}`} second={`${count(pool.memory_budget_mb)} MB`} />} />
-            <Stat label="Queue" value={count(pool.queue_length)} detail="invocations waiting for a slot" />
-            <Stat label="Warm hit rate" value={percent(pool.hit_rate)}
-              detail={`${count(pool.starts.warm)} warm · ${count(pool.starts.prewarmed)} pre-warmed · ${count(pool.starts.cold)} cold`} />
-            <Stat label="Throttled / evicted / expired" value={`${count(pool.throttled)} / ${count(pool.evicted)} / ${count(pool.expired)}`} />
+            <Stat label={pool.own ? 'Your instances' : 'Instances'} value={<Pair first={count(pool.total_instances)} second={count(pool.max_instances)} />} />
+            <Stat label={pool.own ? 'Your memory reserved' : 'Memory reserved'} value={<Pair first={`${count(pool.memory_reserved_mb)}`} second={`${count(pool.memory_budget_mb)} MB`} />}
+              detail={pool.own ? 'of your quota' : undefined} />
+            <Stat label="Queue" value={count(pool.queue_length)} detail={pool.own ? 'your invocations waiting for your quota' : 'invocations waiting for a slot'} />
+            {!pool.own && <>
+              <Stat label="Warm hit rate" value={percent(pool.hit_rate)}
+                detail={`${count(pool.starts.warm)} warm · ${count(pool.starts.prewarmed)} pre-warmed · ${count(pool.starts.cold)} cold`} />
+              <Stat label="Throttled / evicted / expired" value={`${count(pool.throttled)} / ${count(pool.evicted)} / ${count(pool.expired)}`} />
+            </>}
           </div>
           <Table caption="Instances by runtime, language and state" columns={[
             { label: 'Runtime' }, { label: 'Language' }, ...STATES.map((state) => ({ label: state, numeric: true })),
