@@ -215,3 +215,76 @@ async fn each_user_sees_only_their_own_instances() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_held_to_their_quota_and_a_taken_route_names_no_function() {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_app_with(|config| config.quotas.tokens = 3).await;
+    let (a, _) = app.user("alice").await; // signing in made one
+    for name in ["ci", "laptop"] {
+        let (status, made) = a.post("/auth/tokens", &json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+    }
+    let refused = a.post("/auth/tokens", &json!({"name": "one-more"})).await;
+    assert_error(&refused, StatusCode::FORBIDDEN, "quota_exceeded");
+    assert_eq!(refused.1["error"]["field"], "tokens");
+
+    let (b, _) = app.user("bob").await;
+    a.create_fn(
+        "secret_project",
+        "python",
+        ECHO,
+        json!({"route": "/shared"}),
+    )
+    .await;
+    let taken = b
+        .post(
+            "/functions",
+            &json!({"name": "mine", "language": "python", "code": ECHO, "route": "/shared"}),
+        )
+        .await;
+    assert_error(&taken, StatusCode::CONFLICT, "route_taken");
+    assert!(
+        !taken.1.to_string().contains("secret_project"),
+        "another user's function is not named: {}",
+        taken.1
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_newest_versions_are_kept() {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_app_with(|config| config.quotas.versions_per_function = 3).await;
+    let (b, _) = app.user("bob").await;
+    b.create_fn("f", "python", ECHO, json!({})).await;
+    for n in 2..=6 {
+        let code = format!("{ECHO}# version {n}\n");
+        let (status, updated) = b.put("/functions/f", &json!({"code": code})).await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+    }
+    let (_, versions) = b.get("/functions/f/versions").await;
+    let kept: Vec<i64> = versions_of(&versions);
+    assert_eq!(kept, [6, 5, 4], "{versions}");
+    let (status, _) = b.get("/functions/f/versions/1").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(b.invoke("f", json!("still")).await["result"], "still");
+    app.stop().await;
+}
+
+/// The version numbers a `/versions` answer lists, newest first.
+fn versions_of(answer: &Value) -> Vec<i64> {
+    let list = answer.get("versions").unwrap_or(answer);
+    let mut versions: Vec<i64> = list
+        .as_array()
+        .expect("a list of versions")
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    versions.sort_unstable_by(|a, b| b.cmp(a));
+    versions
+}

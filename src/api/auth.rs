@@ -148,7 +148,8 @@ pub async fn create_token(
     caller: Caller,
     JsonBody(input): JsonBody<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
-    let token = state.accounts.create_token(&caller, input).await?;
+    let quota = state.quotas.of(&caller.user).tokens;
+    let token = state.accounts.create_token(&caller, input, quota).await?;
     Ok((StatusCode::CREATED, Json(token)))
 }
 

@@ -203,6 +203,7 @@ impl From<AuthError> for ApiError {
             AuthError::TokenNotFound(_) => {
                 Self::new(StatusCode::NOT_FOUND, "token_not_found", message)
             }
+            AuthError::Quota(exceeded) => exceeded.into(),
             AuthError::Store(_)
             | AuthError::Random(_)
             | AuthError::Hash(_)

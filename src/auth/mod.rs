@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::AccountsConfig;
 use crate::functions::registry::Scope;
 pub use crate::model::{Role, TokenInfo, TokenKind, User};
+use crate::quotas::QuotaExceeded;
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::sync::lock;
 
@@ -84,6 +85,8 @@ pub enum AuthError {
     UserNotFound(String),
     #[error("token '{0}' not found")]
     TokenNotFound(String),
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no randomness from the operating system: {0}")]
@@ -523,11 +526,13 @@ impl Accounts {
             .ok_or_else(|| AuthError::UserNotFound(username.to_owned()))
     }
 
-    /// Makes a token for the caller.
+    /// Makes a token for the caller, who may hold at most `quota` active API tokens (browser
+    /// sessions are not counted).
     pub async fn create_token(
         &self,
         caller: &Caller,
         input: NewToken,
+        quota: u32,
     ) -> Result<IssuedToken, AuthError> {
         let name = input.name.unwrap_or_else(|| "api".to_owned());
         if name.trim().is_empty() || name.chars().count() > MAX_TOKEN_NAME {
@@ -547,6 +552,17 @@ impl Accounts {
             }
             secs => secs.map(Duration::from_secs),
         };
+        let held = (self.store.tokens(Some(&caller.user)).await?)
+            .iter()
+            .filter(|record| record.info.kind == TokenKind::Api && record.info.active)
+            .count();
+        if held >= quota as usize {
+            return Err(AuthError::Quota(QuotaExceeded::new(
+                "tokens",
+                quota.into(),
+                format!("you already hold {held} active API tokens; revoke one first"),
+            )));
+        }
         self.issue(&caller.user, &name, TokenKind::Api, lifetime)
             .await
     }

@@ -261,6 +261,10 @@ impl Registry {
             .update_function(&function)
             .await
             .map_err(|e| self.conflict_message(e, &function))?;
+        // The oldest versions beyond the owner's quota go (their code blobs stay: blobs are
+        // shared by content and not yet collected).
+        let keep = self.quotas.of(&current.owner).versions_per_function;
+        self.store.prune_versions(&function.id, keep).await?;
         let function = Arc::new(function);
         let mut index = self.write();
         index.remove(&current);
@@ -340,12 +344,18 @@ impl Registry {
             && let Some(other) = index.by_route.get(route).and_then(|id| index.by_id.get(id))
             && is_other(&other)
         {
-            return Err(RegistryError::Conflict {
-                taken: Taken::Route,
-                message: format!(
+            // Routes are shared by every user: whose function holds one is not for others to
+            // learn, so the message names it only to its owner.
+            let message = match other.owner == owner {
+                true => format!(
                     "route '{route}' is already used by function '{}'",
                     other.name
                 ),
+                false => format!("route '{route}' is already taken"),
+            };
+            return Err(RegistryError::Conflict {
+                taken: Taken::Route,
+                message,
             });
         }
         Ok(())

@@ -31,3 +31,21 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Deletes a function's versions beyond its newest `keep` (never its current one); returns
+    /// how many went. (When versions can be named by aliases, those named must be kept too.)
+    pub async fn prune_versions(&self, function_id: &str, keep: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM function_versions WHERE function_id = $1
+               AND version NOT IN (SELECT version FROM function_versions WHERE function_id = $1
+                                   ORDER BY version DESC LIMIT $2)
+               AND version <> (SELECT version FROM functions WHERE id = $1)",
+        )
+        .bind(function_id)
+        .bind(i64::from(keep.max(1)))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
