@@ -72,9 +72,9 @@ impl Inner {
     }
 
     /// Starts generic instances until each runtime and language has `prewarm` of them, as long as
-    /// there is room without evicting anything. Returns whether they all have them.
+    /// there is room without evicting anything. Returns false when room was what they lacked
+    /// (one that fails to start does not hold up `min_warm` instances).
     async fn refill(&self) -> bool {
-        let mut complete = true;
         for kind in self.runtimes.keys() {
             let Ok(runtime) = self.available(*kind) else {
                 continue;
@@ -97,14 +97,13 @@ impl Inner {
                         Ok(instance) => self.pool.put_generic(instance),
                         Err(e) => {
                             tracing::warn!(runtime = %runtime.kind(), %language, error = %e, "pre-warming failed");
-                            complete = false;
                             break;
                         }
                     }
                 }
             }
         }
-        complete
+        true
     }
 
     /// Starts a provisioning task for each function short of its `min_warm` instances, unless
