@@ -1,9 +1,12 @@
-//! Content-addressed, immutable storage of function code: `<dir>/<sha256[..2]>/<sha256>`.
+//! Content-addressed, immutable storage of function code: `<dir>/<sha256[..2]>/<sha256>`, each
+//! file 0600 in 0700 directories.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+
+use crate::data_dir;
 
 #[derive(Debug, Clone)]
 pub struct Blobs {
@@ -12,7 +15,7 @@ pub struct Blobs {
 
 impl Blobs {
     pub fn open(dir: PathBuf) -> io::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+        data_dir::create_private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -27,7 +30,8 @@ impl Blobs {
                 return Ok(digest);
             }
             let parent = path.parent().unwrap_or(&dir);
-            std::fs::create_dir_all(parent)?;
+            data_dir::create_private_dir(parent)?;
+            // A temporary file is 0600.
             let mut file = tempfile::NamedTempFile::new_in(parent)?;
             file.write_all(&bytes)?;
             file.as_file().sync_all()?;
@@ -40,13 +44,53 @@ impl Blobs {
 
     /// The text stored under `digest`.
     pub async fn get(&self, digest: &str) -> io::Result<String> {
-        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a sha256 digest",
-            ));
-        }
+        check_digest(digest)?;
         tokio::fs::read_to_string(blob_path(&self.dir, digest)).await
+    }
+
+    /// Deletes the blob stored under `digest`, if there is one.
+    pub async fn remove(&self, digest: &str) -> io::Result<()> {
+        check_digest(digest)?;
+        match tokio::fs::remove_file(blob_path(&self.dir, digest)).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The digest of every blob stored.
+    pub async fn list(&self) -> io::Result<Vec<String>> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut digests = Vec::new();
+            for shard in std::fs::read_dir(&dir)? {
+                let shard = shard?;
+                if !shard.file_type()?.is_dir() {
+                    continue;
+                }
+                for blob in std::fs::read_dir(shard.path())? {
+                    let name = blob?.file_name();
+                    if let Some(name) = name.to_str()
+                        && check_digest(name).is_ok()
+                    {
+                        digests.push(name.to_owned());
+                    }
+                }
+            }
+            Ok(digests)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
+fn check_digest(digest: &str) -> io::Result<()> {
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a sha256 digest",
+        ))
     }
 }
 
@@ -68,5 +112,10 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert_eq!(blobs.get(&a).await.unwrap(), "print(1)");
         assert!(blobs.get("../etc/passwd").await.is_err());
+        assert_eq!(blobs.list().await.unwrap(), std::slice::from_ref(&a));
+        blobs.remove(&a).await.unwrap();
+        blobs.remove(&a).await.unwrap();
+        assert!(blobs.get(&a).await.is_err());
+        assert!(blobs.list().await.unwrap().is_empty());
     }
 }

@@ -1,6 +1,6 @@
 //! Typed settings, layered: built-in defaults → TOML file → `KINDLING_*` environment → flags.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -27,6 +27,7 @@ pub struct Config {
     pub auth: bool,
     pub accounts: AccountsConfig,
     pub quotas: QuotaConfig,
+    pub retention: RetentionConfig,
     pub limits: Limits,
     pub pool: PoolConfig,
     pub instance: InstanceConfig,
@@ -44,6 +45,7 @@ impl Default for Config {
             auth: true,
             accounts: AccountsConfig::default(),
             quotas: QuotaConfig::default(),
+            retention: RetentionConfig::default(),
             limits: Limits::default(),
             pool: PoolConfig::default(),
             instance: InstanceConfig::default(),
@@ -67,6 +69,11 @@ pub struct AccountsConfig {
     /// Whether the dashboard's session cookie is always `Secure`: set it when browsers reach
     /// the server over HTTPS through a proxy that does not send `X-Forwarded-Proto: https`.
     pub secure_cookies: bool,
+    /// Proxies (load balancers) in front of the server whose `X-Forwarded-For` names the client
+    /// that sign-in attempts are counted against; from any other peer the header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// How many sign-in attempts a user name and a client address may make.
+    pub login: LoginLimits,
 }
 
 impl Default for AccountsConfig {
@@ -76,6 +83,38 @@ impl Default for AccountsConfig {
             login_token_ttl_secs: 30 * 24 * 3600,
             session_ttl_secs: 12 * 3600,
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            login: LoginLimits::default(),
+        }
+    }
+}
+
+/// Sign-in attempts (with a password) allowed per user name and per client address: a burst,
+/// then one every so many seconds; and a longer-term burst and pace on top (`crate::auth::throttle`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginLimits {
+    pub name_burst: u32,
+    pub name_every_secs: u64,
+    pub name_long_burst: u32,
+    pub name_long_every_secs: u64,
+    pub address_burst: u32,
+    pub address_every_secs: u64,
+    pub address_long_burst: u32,
+    pub address_long_every_secs: u64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        Self {
+            name_burst: 5,
+            name_every_secs: 12,
+            name_long_burst: 30,
+            name_long_every_secs: 600,
+            address_burst: 20,
+            address_every_secs: 3,
+            address_long_burst: 200,
+            address_long_every_secs: 60,
         }
     }
 }
@@ -113,6 +152,33 @@ impl Default for QuotaConfig {
             min_warm: 10,
             tokens: 50,
             apply_to_admins: false,
+        }
+    }
+}
+
+/// How long the server keeps what it records (`crate::retention`). 0 means no limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Invocation records older than this are rolled up into per-minute figures (the metrics
+    /// keep counting them) and deleted with their results and logs.
+    pub invocation_days: u32,
+    /// At most this many invocation records are kept, the newest (to the minute); older ones
+    /// are rolled up and deleted as above.
+    pub max_invocations: u64,
+    /// The per-minute figures of deleted records are kept this long.
+    pub rollup_days: u32,
+    /// How often retention runs (it also runs at start-up).
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            invocation_days: 7,
+            max_invocations: 200_000,
+            rollup_days: 90,
+            interval_secs: 300,
         }
     }
 }

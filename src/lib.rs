@@ -47,8 +47,8 @@
 //! - [`api`] — HTTP routes, one file per resource, one error type, the OpenAPI document; every
 //!   route but `/health` and the docs checks the caller's bearer token.
 //! - [`auth`] — users (Argon2 passwords, roles), API tokens (stored as SHA-256 digests), the
-//!   check of a request's token, browser sessions with their CSRF proof; the first
-//!   administrator is made on first start.
+//!   check of a request's token, browser sessions with their CSRF proof, the limits on sign-in
+//!   attempts, audit lines; the first administrator is made on first start.
 //! - [`dashboard`] — the web UI at `/`: the page and its files, built from `web/` and embedded
 //!   by `build.rs`. It signs in through `api::session` (`/auth/session`, an HttpOnly cookie).
 //! - [`model`] — the records every layer shares (function version, invocation, user, token) and
@@ -66,6 +66,10 @@
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition (an observer of the engine).
 //! - [`store`] — SQLite via sqlx, with migrations; [`blobs`] — content-addressed code storage.
+//! - [`retention`] — the task that keeps the store bounded: old invocation records rolled up
+//!   into per-minute figures and deleted, unused code blobs removed.
+//! - [`data_dir`] — the data dir is private (0700, files 0600); [`secrets`] — the data dir's
+//!   key, which seals function environments before they are stored.
 //! - [`quotas`] — what each user may hold (functions, versions, code, concurrency, memory,
 //!   `min_warm`, tokens): the settings' defaults and each user's overrides.
 //! - [`sync`] — poison-tolerant locks. (`kindling bench`, the benchmark harness, is the
@@ -115,12 +119,15 @@ pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod data_dir;
 pub mod engine;
 pub mod functions;
 pub mod metrics;
 pub mod model;
 pub mod quotas;
+pub mod retention;
 pub mod runtimes;
+pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod sync;

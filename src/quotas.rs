@@ -9,72 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use serde::{Deserialize, Serialize};
-
 use crate::config::QuotaConfig;
+pub use crate::model::{QuotaOverrides, Quotas};
 use crate::sync::{read, write};
-
-/// One user's quotas, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Quotas {
-    /// Functions the user may own.
-    pub functions: u32,
-    /// Versions kept per function; older ones that no alias names are pruned.
-    pub versions_per_function: u32,
-    /// Code stored for all of the user's functions (every version kept), in MiB.
-    pub code_mb: u64,
-    /// Invocations of all of the user's functions running at once.
-    pub concurrency: u32,
-    /// Memory the user's instances may reserve at once (running, idle and `min_warm`), in MB.
-    pub memory_mb: u64,
-    /// The sum of `min_warm` over the user's functions.
-    pub min_warm: u32,
-    /// API tokens the user may hold (browser sessions are not counted).
-    pub tokens: u32,
-}
-
-impl Quotas {
-    /// No limit at all (an administrator's, unless the settings say otherwise).
-    pub const UNLIMITED: Quotas = Quotas {
-        functions: u32::MAX,
-        versions_per_function: u32::MAX,
-        code_mb: u64::MAX,
-        concurrency: u32::MAX,
-        memory_mb: u64::MAX,
-        min_warm: u32::MAX,
-        tokens: u32::MAX,
-    };
-}
-
-/// Per-user changes to the defaults, as an administrator sets them: `None` keeps the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaOverrides {
-    pub functions: Option<u32>,
-    pub versions_per_function: Option<u32>,
-    pub code_mb: Option<u64>,
-    pub concurrency: Option<u32>,
-    pub memory_mb: Option<u64>,
-    pub min_warm: Option<u32>,
-    pub tokens: Option<u32>,
-}
-
-impl QuotaOverrides {
-    /// `base` with these changes.
-    pub fn apply(&self, base: Quotas) -> Quotas {
-        Quotas {
-            functions: self.functions.unwrap_or(base.functions),
-            versions_per_function: self
-                .versions_per_function
-                .unwrap_or(base.versions_per_function),
-            code_mb: self.code_mb.unwrap_or(base.code_mb),
-            concurrency: self.concurrency.unwrap_or(base.concurrency),
-            memory_mb: self.memory_mb.unwrap_or(base.memory_mb),
-            min_warm: self.min_warm.unwrap_or(base.min_warm),
-            tokens: self.tokens.unwrap_or(base.tokens),
-        }
-    }
-}
 
 /// A request that would take a user over one of their quotas.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -148,14 +85,18 @@ impl QuotaTable {
             .unwrap_or(self.defaults)
     }
 
-    /// Sets what `user`'s quotas are, from their role and their overrides.
-    pub fn set(&self, user: &str, admin: bool, overrides: &QuotaOverrides) {
-        let base = if admin && !self.admins_limited {
+    /// The quotas a user of this role has when nothing overrides them.
+    pub fn base(&self, admin: bool) -> Quotas {
+        if admin && !self.admins_limited {
             Quotas::UNLIMITED
         } else {
             self.defaults
-        };
-        let quotas = overrides.apply(base);
+        }
+    }
+
+    /// Sets what `user`'s quotas are, from their role and their overrides.
+    pub fn set(&self, user: &str, admin: bool, overrides: &QuotaOverrides) {
+        let quotas = overrides.apply(self.base(admin));
         let mut users = write(&self.users);
         if quotas == self.defaults {
             users.remove(user);

@@ -14,13 +14,14 @@ use tower_http::trace::TraceLayer;
 use crate::api::{self, AppState};
 use crate::auth::{Accounts, AuthError};
 use crate::blobs::Blobs;
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::dashboard;
 use crate::engine::{Engine, PoolLimits, RuntimeSlot};
 use crate::functions::Registry;
 use crate::metrics::prometheus::{Exposition, Recorder};
 use crate::model::{Role, RuntimeKind};
-use crate::quotas::{QuotaOverrides, QuotaTable};
+use crate::quotas::QuotaTable;
+use crate::retention::Retention;
 use crate::runtimes::Runtime;
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
@@ -51,6 +52,7 @@ pub struct Server {
     /// Where it listens (the port chosen when the settings said 0).
     addr: SocketAddr,
     state: AppState,
+    retention: RetentionConfig,
 }
 
 /// Opens the data dir, the store and the runtimes, and binds the listener.
@@ -60,7 +62,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         path: data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
+    crate::data_dir::open(data_dir).map_err(data_dir_error)?;
     let store = Store::open(data_dir).await?;
     let blobs = Blobs::open(data_dir.join("blobs")).map_err(data_dir_error)?;
     // Before the registry loads the functions: the first start adopts functions from before
@@ -94,12 +96,10 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
         pool.memory_budget_mb,
         config.pool.max_instances,
     ));
+    let mut overrides = store.quota_overrides(None).await?;
     for user in store.users().await? {
-        quotas.set(
-            &user.id,
-            user.role == Role::Admin,
-            &QuotaOverrides::default(),
-        );
+        let changed = overrides.remove(&user.id).unwrap_or_default();
+        quotas.set(&user.id, user.role == Role::Admin, &changed);
     }
     let registry = Arc::new(
         Registry::open(
@@ -155,6 +155,7 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
             limits,
             default_runtime: config.default_runtime,
         },
+        retention: config.retention,
     })
 }
 
@@ -194,17 +195,22 @@ impl Server {
     ) -> std::io::Result<()> {
         let engine = self.state.engine.clone();
         let store = self.state.store.clone();
+        let retention =
+            Retention::start(store.clone(), self.state.registry.clone(), self.retention);
         let app = api::router(self.state.clone())
             .merge(dashboard::routes().with_state(self.state))
             .layer(TraceLayer::new_for_http());
         let app = tower::util::MapRequestLayer::new(api::trim_trailing_slash).layer(app);
         tracing::info!(addr = %self.addr, "kindling is listening");
-        axum::serve(self.listener, ServiceExt::<Request>::into_make_service(app))
+        // The peer's address goes with each request: sign-in attempts are counted per client.
+        let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+        axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         tracing::info!("shutting down: waiting for invocations in flight");
         // Every invocation awaited its record, so once they are done the store can close.
         engine.shutdown().await;
+        retention.stop().await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -7,7 +7,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::{Api, TestApp, assert_error, spawn_app, spawn_app_with};
+use common::{Api, assert_error, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -298,7 +298,7 @@ async fn tokens_are_shown_once_and_kept_hashed_and_passwords_as_argon2() {
     assert!(ci["last_used_at"].is_string(), "it was used: {ci}");
 
     // On disk: the digest, never the text; an Argon2id hash, never the password.
-    let database = open_database(&app).await;
+    let database = common::open_database(app.data_dir()).await;
     let digest: String = sqlx::query_scalar("SELECT digest FROM api_tokens WHERE id = $1")
         .bind(issued["id"].as_str().unwrap())
         .fetch_one(&database)
@@ -523,7 +523,7 @@ async fn functions_from_before_accounts_belong_to_the_first_administrator() {
     app.stop().await;
 
     // Make the database look as it did before accounts: no users, everything owned by `local`.
-    let database = open_database_at(&path).await;
+    let database = common::open_database(&path).await;
     for statement in [
         "UPDATE functions SET owner = 'local'",
         "UPDATE invocations SET owner = 'local'",
@@ -548,7 +548,7 @@ async fn functions_from_before_accounts_belong_to_the_first_administrator() {
             .len(),
         2
     );
-    let database = open_database_at(&path).await;
+    let database = common::open_database(&path).await;
     let owners: Vec<String> =
         sqlx::query_scalar("SELECT owner FROM functions UNION SELECT owner FROM invocations")
             .fetch_all(&database)
@@ -568,7 +568,7 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
     let app = spawn_app().await;
     let data_dir = app.data_dir().to_str().unwrap().to_owned();
 
-    let created = kindling(
+    let created = common::kindling(
         &[
             "admin",
             "create-user",
@@ -584,7 +584,7 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
     let alice = app.as_token(Some(created.trim()));
     assert_eq!(alice.get("/auth/me").await.1["username"], "alice");
     assert_eq!(alice.get("/auth/users").await.0, StatusCode::FORBIDDEN);
-    let ops = kindling(
+    let ops = common::kindling(
         &[
             "admin",
             "create-user",
@@ -607,7 +607,7 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
         let (_, issued) = alice.post("/auth/tokens", &json!({})).await;
         issued["token"].as_str().unwrap().to_owned()
     };
-    let reset = kindling(
+    let reset = common::kindling(
         &["admin", "reset-token", "alice", "--data-dir", &data_dir],
         "",
         &[],
@@ -627,7 +627,7 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
     let home = tempfile::tempdir().unwrap();
     let config_home = home.path().to_str().unwrap();
     let url = app.base.clone();
-    kindling(
+    common::kindling(
         &["login", "alice", "--url", &url],
         "alice-password\n",
         &[("XDG_CONFIG_HOME", config_home)],
@@ -638,7 +638,7 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    kindling(
+    common::kindling(
         &[
             "fn",
             "create",
@@ -654,14 +654,14 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
         &[("XDG_CONFIG_HOME", config_home)],
     )
     .await;
-    let invoked = kindling(
+    let invoked = common::kindling(
         &["fn", "invoke", "cli", "--url", &url],
         "",
         &[("XDG_CONFIG_HOME", config_home)],
     )
     .await;
     assert!(invoked.contains("\"result\": \"hello\""), "{invoked}");
-    let metrics = kindling(
+    let metrics = common::kindling(
         &["metrics", "cli", "--window", "1h", "--url", &url],
         "",
         &[("XDG_CONFIG_HOME", config_home)],
@@ -670,40 +670,6 @@ async fn operators_make_users_and_reset_tokens_and_users_log_in_from_the_cli() {
     assert!(metrics.contains("\"invocations\": 1,"), "{metrics}");
     assert_eq!(alice.get("/functions/cli").await.0, StatusCode::OK);
     app.stop().await;
-}
-
-/// Runs the `kindling` binary with `stdin`; returns its stdout, panicking unless it succeeds.
-async fn kindling(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> String {
-    use std::process::Stdio;
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kindling"))
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("KINDLING_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let output = child.wait_with_output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "kindling {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-async fn open_database(app: &TestApp) -> sqlx::SqlitePool {
-    open_database_at(app.data_dir()).await
-}
-
-async fn open_database_at(dir: &std::path::Path) -> sqlx::SqlitePool {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("kindling.db"));
-    sqlx::SqlitePool::connect_with(options).await.unwrap()
 }
 
 fn sha256_hex(text: &str) -> String {

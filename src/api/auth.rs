@@ -8,9 +8,10 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, Caller, JsonBody, QueryParams};
+use super::{AppState, Caller, Client, JsonBody, QueryParams};
 use crate::auth::{Credentials, IssuedToken, NewToken, NewUser};
-use crate::model::{TokenInfo, User};
+use crate::functions::registry::Scope;
+use crate::model::{QuotaOverrides, Quotas, Role, TokenInfo, User};
 
 /// The routes anyone may call.
 pub fn public_routes() -> Router<AppState> {
@@ -24,6 +25,11 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/me", get(me))
         .route("/auth/users", get(users))
+        .route("/auth/users/{username}", delete(delete_user))
+        .route(
+            "/auth/users/{username}/quotas",
+            get(user_quotas).put(set_user_quotas),
+        )
         .route("/auth/users/{username}/reset-token", post(reset_token))
         .route("/auth/tokens", get(tokens).post(create_token))
         .route("/auth/tokens/{id}", delete(revoke_token))
@@ -39,12 +45,14 @@ pub struct Login {
 
 /// Sign in with a user name and password; the answer holds a new API token (shown once).
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Credentials, security(()),
-    responses((status = 200, body = Login), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Login), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 429, body = ErrorBody, description = "too many attempts for this user name or from this client; see Retry-After")))]
 pub async fn login(
     State(state): State<AppState>,
+    Client(client): Client,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<Json<Login>, ApiError> {
-    let (token, user) = state.accounts.login(credentials).await?;
+    let (token, user) = state.accounts.login(credentials, client).await?;
     Ok(Json(Login { token, user }))
 }
 
@@ -115,6 +123,142 @@ pub async fn reset_token(
         .replace_tokens(&username, "reset by an administrator")
         .await?;
     Ok((StatusCode::CREATED, Json(token)))
+}
+
+/// A user's quotas: what holds for them, what an administrator changed, and what they would be
+/// without changes.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserQuotas {
+    pub user: String,
+    pub quotas: Quotas,
+    pub overrides: QuotaOverrides,
+    pub defaults: Quotas,
+}
+
+async fn quotas_of(state: &AppState, user: &User) -> Result<UserQuotas, ApiError> {
+    let overrides = (state.store.quota_overrides(Some(&user.id)).await?)
+        .remove(&user.id)
+        .unwrap_or_default();
+    Ok(UserQuotas {
+        user: user.username.clone(),
+        quotas: state.quotas.of(&user.id),
+        overrides,
+        defaults: state.quotas.base(user.role == Role::Admin),
+    })
+}
+
+/// A user's quotas (administrators, and the user themselves).
+#[utoipa::path(get, path = "/auth/users/{username}/quotas", tag = "auth",
+    params(("username" = String, Path, description = "the user's name")),
+    responses((status = 200, body = UserQuotas), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn user_quotas(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+) -> Result<Json<UserQuotas>, ApiError> {
+    if username != caller.name {
+        caller.require_admin()?;
+    }
+    let user = state.accounts.user(&username).await?;
+    Ok(Json(quotas_of(&state, &user).await?))
+}
+
+/// Change a user's quotas (administrators): each field given replaces the default, each left
+/// out (or `null`) goes back to it. Running invocations are not stopped; what is stored beyond
+/// a lowered quota stays, and nothing more is accepted until it is under it.
+#[utoipa::path(put, path = "/auth/users/{username}/quotas", tag = "auth", request_body = QuotaOverrides,
+    params(("username" = String, Path, description = "the user's name")),
+    responses((status = 200, body = UserQuotas), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_user_quotas(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    JsonBody(overrides): JsonBody<QuotaOverrides>,
+) -> Result<Json<UserQuotas>, ApiError> {
+    let user = state
+        .accounts
+        .set_quotas(&caller, &username, &overrides)
+        .await?;
+    state
+        .quotas
+        .set(&user.id, user.role == Role::Admin, &overrides);
+    Ok(Json(quotas_of(&state, &user).await?))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct DeleteUserParams {
+    /// What becomes of the user's functions: `delete`, or `transfer` to the user `to`. Needed
+    /// when they have any.
+    pub functions: Option<String>,
+    /// Who receives the functions with `functions=transfer`.
+    pub to: Option<String>,
+}
+
+/// A deleted user, and what became of their functions.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeletedUser {
+    pub user: User,
+    /// The functions deleted, by name.
+    pub deleted_functions: Vec<String>,
+    /// The functions handed over, by name, and to whom.
+    pub transferred_functions: Vec<String>,
+    pub transferred_to: Option<String>,
+}
+
+/// Delete a user (administrators): their tokens and sessions stop working at once, their
+/// functions are deleted or handed over to another user (`?functions=delete`, or
+/// `?functions=transfer&to=NAME`), their idle instances are killed. Their invocation records
+/// stay until retention prunes them.
+#[utoipa::path(delete, path = "/auth/users/{username}", tag = "auth", params(("username" = String, Path, description = "the user's name"), DeleteUserParams),
+    responses((status = 200, body = DeletedUser), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(username): Path<String>,
+    QueryParams(params): QueryParams<DeleteUserParams>,
+) -> Result<Json<DeletedUser>, ApiError> {
+    let user = state.accounts.user_to_delete(&caller, &username).await?;
+    let owned = state.registry.list(Scope::Owner(&user.id)).len();
+    let recipient = match (params.functions.as_deref(), params.to.as_deref()) {
+        (Some("delete"), None) => None,
+        (Some("transfer"), Some(to)) => Some(state.accounts.user(to).await?),
+        (None, None) if owned == 0 => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "functions_choice",
+                format!(
+                    "'{username}' has {owned} functions: say what becomes of them with ?functions=delete or ?functions=transfer&to=<user>"
+                ),
+            ));
+        }
+    };
+    if recipient.as_ref().is_some_and(|to| to.id == user.id) {
+        return Err(ApiError::bad_request(
+            "functions_choice",
+            "a user's functions cannot be handed over to that same user",
+        ));
+    }
+    let (moved, deleted) = match &recipient {
+        Some(to) => (state.registry.transfer_all(&user.id, &to.id).await?, vec![]),
+        None => (vec![], state.registry.delete_all(&user.id).await?),
+    };
+    for function in moved.iter().chain(&deleted) {
+        state.engine.forget(&function.id);
+    }
+    state.accounts.delete_user(&caller, &user).await?;
+    state.quotas.forget(&user.id);
+    let names = |functions: Vec<std::sync::Arc<crate::model::Function>>| {
+        functions.iter().map(|f| f.name.clone()).collect()
+    };
+    Ok(Json(DeletedUser {
+        user,
+        deleted_functions: names(deleted),
+        transferred_functions: names(moved),
+        transferred_to: recipient.map(|to| to.username),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

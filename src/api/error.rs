@@ -191,6 +191,10 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
             }
+            AuthError::Throttled(throttled) => Self {
+                retry_after_secs: Some(crate::auth::retry_after_secs(&throttled)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+            },
             AuthError::WrongSignInToken(_) => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
             }

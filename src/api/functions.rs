@@ -5,10 +5,10 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{AppState, Caller, JsonBody};
+use super::{AppState, Caller, JsonBody, QueryParams};
 use crate::functions::FunctionInput;
 use crate::model::Function;
 
@@ -123,17 +123,30 @@ pub async fn delete(
     }))
 }
 
-/// Every version of a function, newest first, without code.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct VersionParams {
+    /// Only versions before this one (for paging).
+    pub before: Option<i64>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A function's versions, newest first, without code; a page at a time (`before`, `limit`).
 #[utoipa::path(get, path = "/functions/{function}/versions", tag = "functions",
-    params(("function" = String, Path, description = "id or name")),
-    responses((status = 200, body = Vec<Function>), (status = 404, body = super::error::ErrorBody)))]
+    params(("function" = String, Path, description = "id or name"), VersionParams),
+    responses((status = 200, body = Vec<Function>), (status = 400, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     Path(function): Path<String>,
+    QueryParams(params): QueryParams<VersionParams>,
 ) -> Result<Json<Vec<Function>>, ApiError> {
     let found = state.function(&caller, &function)?;
-    Ok(Json(state.registry.versions(&found).await?))
+    let page = super::page(params.limit);
+    Ok(Json(
+        state.registry.versions(&found, params.before, page).await?,
+    ))
 }
 
 /// One version of a function, with its code.

@@ -1,4 +1,5 @@
-//! `GET /health`: is the server up, and which runtimes can run functions here.
+//! `GET /health`: is the server up, and which runtimes can run functions here — nothing more to
+//! anyone without a token (the state of the pool is `/metrics/system`'s, per user).
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,7 @@ use axum::extract::State;
 use axum::routing::get;
 use serde::Serialize;
 
-use super::AppState;
-use crate::engine::PoolSnapshot;
+use super::{AppState, Caller};
 use crate::model::{Language, RuntimeKind};
 
 pub fn routes() -> Router<AppState> {
@@ -20,11 +20,11 @@ pub fn routes() -> Router<AppState> {
 pub struct Health {
     /// `ok`, or `degraded` when the default runtime cannot run functions.
     pub status: &'static str,
-    pub version: &'static str,
+    /// The server's version, for callers with a token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<&'static str>,
     pub default_runtime: RuntimeKind,
     pub runtimes: BTreeMap<RuntimeKind, RuntimeHealth>,
-    /// Instances by state, runtime and language, and the pool's counters.
-    pub pool: PoolSnapshot,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,9 +53,10 @@ impl From<Result<(), String>> for Availability {
     }
 }
 
-/// Liveness and runtime availability. Needs no authentication.
-#[utoipa::path(get, path = "/health", tag = "system", security(()), responses((status = 200, body = Health)))]
-pub async fn health(State(state): State<AppState>) -> Json<Health> {
+/// Liveness and runtime availability. Needs no authentication; with a token it also says the
+/// server's version.
+#[utoipa::path(get, path = "/health", tag = "system", security((), ("bearer" = [])), responses((status = 200, body = Health)))]
+pub async fn health(State(state): State<AppState>, caller: Option<Caller>) -> Json<Health> {
     let runtimes: BTreeMap<RuntimeKind, RuntimeHealth> = state
         .engine
         .runtimes()
@@ -82,9 +83,8 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
         .is_some_and(|r| r.availability.available);
     Json(Health {
         status: if default_ok { "ok" } else { "degraded" },
-        version: env!("CARGO_PKG_VERSION"),
+        version: caller.map(|_| env!("CARGO_PKG_VERSION")),
         default_runtime: state.default_runtime,
         runtimes,
-        pool: state.engine.pool(),
     })
 }

@@ -20,8 +20,6 @@ use crate::store::InvocationFilter;
 
 /// Longest batch accepted by `POST /functions/invoke`.
 const MAX_BATCH: usize = 1000;
-const DEFAULT_PAGE: u32 = 50;
-const MAX_PAGE: u32 = 1000;
 
 pub const INVOCATION_ID_HEADER: HeaderName = HeaderName::from_static("x-kindling-invocation-id");
 
@@ -246,7 +244,7 @@ pub async fn history(
         function_id,
         status,
         before: params.before,
-        limit: params.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+        limit: super::page(params.limit),
     };
     Ok(state.store.invocations(&filter).await?)
 }

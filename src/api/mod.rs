@@ -242,6 +242,29 @@ pub fn trim_trailing_slash(mut request: Request) -> Request {
     request
 }
 
+/// The client a request comes from, as sign-in attempts are counted: the TCP peer, or the
+/// client a trusted proxy names (`accounts.trusted_proxies`).
+pub struct Client(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        let forwarded_for = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|value| value.to_str().ok());
+        Ok(Client(state.accounts.client(peer, forwarded_for)))
+    }
+}
+
 /// The caller [`require_caller`] found. A route outside it that asks for a `Caller` refuses
 /// everyone rather than let anyone in.
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -300,6 +323,15 @@ async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes
                 ApiError::bad_request("unreadable_body", rejection.body_text())
             }
         })
+}
+
+/// How many items a page of a list holds unless `limit` says otherwise, and at most.
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 1000;
+
+/// The size of a page: `limit`, within 1..=[`MAX_PAGE`].
+pub fn page(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE)
 }
 
 /// Query parameters; a query that does not fit `T` is a 400 that says why.

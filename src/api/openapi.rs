@@ -22,6 +22,7 @@ use super::{auth, functions, health, invocations, metrics, run, seed_compat, ses
         metrics::summary, metrics::function, metrics::time_series, metrics::function_time_series,
         metrics::activity, metrics::system, metrics::prometheus,
         auth::login, auth::register, auth::me, auth::users, auth::reset_token, auth::tokens,
+        auth::delete_user, auth::user_quotas, auth::set_user_quotas,
         auth::create_token, auth::revoke_token,
         session::sign_in, session::current, session::sign_out,
     ),

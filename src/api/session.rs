@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Me;
 use super::error::{ApiError, ErrorBody};
-use super::{AppState, JsonBody};
+use super::{AppState, Client, JsonBody};
 use crate::auth::session::{COOKIE, CSRF_HEADER, SECURE_COOKIE, csrf_matches, csrf_proof};
 use crate::auth::{AuthError, Caller, Credentials, SignIn};
 use crate::model::TokenInfo;
@@ -51,9 +51,10 @@ pub struct SessionAnswer {
 /// cannot send.
 #[utoipa::path(post, path = "/auth/session", tag = "auth", request_body = SignInRequest, security(()),
     responses((status = 200, body = SessionAnswer), (status = 400, body = ErrorBody),
-              (status = 401, body = ErrorBody), (status = 415, body = ErrorBody)))]
+              (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_in(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     JsonBody(input): JsonBody<SignInRequest>,
 ) -> Result<Response, ApiError> {
@@ -95,7 +96,7 @@ pub async fn sign_in(
     }
     let (issued, user) = state
         .accounts
-        .open_session(sign_in, &session_name(&headers))
+        .open_session(sign_in, &session_name(&headers), client)
         .await?;
     let cookie = set_cookie(
         &issued.token,

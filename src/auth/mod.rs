@@ -10,12 +10,11 @@
 
 pub mod password;
 pub mod session;
+pub mod throttle;
 pub mod token;
 
 use std::collections::HashMap;
-use std::fs::{OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,9 +26,13 @@ use serde::{Deserialize, Serialize};
 use crate::config::AccountsConfig;
 use crate::functions::registry::Scope;
 pub use crate::model::{Role, TokenInfo, TokenKind, User};
-use crate::quotas::QuotaExceeded;
+use crate::quotas::{QuotaExceeded, QuotaOverrides};
 use crate::store::{Store, StoreError, TokenRecord};
 use crate::sync::lock;
+
+/// The `tracing` target of audit lines: sign-ins refused, tokens made and revoked, users made
+/// and deleted, quotas changed.
+pub const AUDIT: &str = "kindling::audit";
 
 /// The file, in the data dir, that receives the first administrator's token.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -73,6 +76,12 @@ pub enum AuthError {
     CrossSite,
     #[error("wrong user name or password")]
     InvalidCredentials,
+    #[error(
+        "too many sign-in attempts for this {}; try again in {} s",
+        .0.by,
+        retry_after_secs(.0)
+    )]
+    Throttled(throttle::Throttled),
     #[error("{0}")]
     WrongSignInToken(&'static str),
     #[error("{0}")]
@@ -100,6 +109,11 @@ pub enum AuthError {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// When a throttled client may try again, in whole seconds (at least 1).
+pub fn retry_after_secs(throttled: &throttle::Throttled) -> u64 {
+    throttled.retry_after.as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl AuthError {
@@ -225,6 +239,8 @@ pub struct Accounts {
     /// Argon2 takes ~19 MiB and tens of milliseconds per check: at most one per CPU at a time, so
     /// that a flood of logins queues instead of exhausting memory.
     hashing: tokio::sync::Semaphore,
+    /// How many password attempts each user name and client may make.
+    throttle: throttle::LoginThrottle,
 }
 
 impl Accounts {
@@ -247,14 +263,30 @@ impl Accounts {
             store,
             data_dir: data_dir.to_path_buf(),
             enabled,
-            settings,
             local,
             cache: Mutex::default(),
             revocations: AtomicU64::new(0),
             hashing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
+            throttle: throttle::LoginThrottle::new(&settings.login),
+            settings,
         })
+    }
+
+    /// The client a request comes from: its peer, or — when the peer is a trusted proxy — the
+    /// last address of `X-Forwarded-For` that is not one.
+    pub fn client(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
+        let trusted = |address: &IpAddr| self.settings.trusted_proxies.contains(address);
+        let peer = peer?;
+        if !trusted(&peer) {
+            return Some(peer);
+        }
+        let forwarded = forwarded_for.unwrap_or_default().split(',').rev();
+        let client = forwarded
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .find(|hop| !trusted(hop));
+        Some(client.unwrap_or(peer))
     }
 
     pub fn enabled(&self) -> bool {
@@ -360,19 +392,33 @@ impl Accounts {
         Ok(Some(record))
     }
 
-    /// Checks a user name and password and makes a login token.
-    pub async fn login(&self, credentials: Credentials) -> Result<(IssuedToken, User), AuthError> {
-        let user = self.verify_password(credentials).await?;
+    /// Checks a user name and password from `client` and makes a login token.
+    pub async fn login(
+        &self,
+        credentials: Credentials,
+        client: Option<IpAddr>,
+    ) -> Result<(IssuedToken, User), AuthError> {
+        let user = self.verify_password(credentials, client).await?;
         let lifetime = Duration::from_secs(self.settings.login_token_ttl_secs);
         let token = self
             .issue(&user.id, "login", TokenKind::Api, Some(lifetime))
             .await?;
+        tracing::info!(target: AUDIT, user = %user.username, client = ?client, token = %token.info.id, "signed in: login token made");
         Ok((token, user))
     }
 
-    /// The user whose name and password these are.
-    async fn verify_password(&self, credentials: Credentials) -> Result<User, AuthError> {
-        let (user, hash) = match self.store.user_by_name(&credentials.username).await? {
+    /// The user whose name and password these are, if `client` may try now.
+    async fn verify_password(
+        &self,
+        credentials: Credentials,
+        client: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        let name = credentials.username;
+        if let Err(throttled) = self.throttle.attempt(&name, client) {
+            tracing::info!(target: AUDIT, user = %name, client = ?client, by = throttled.by, "sign-in refused: too many attempts");
+            return Err(AuthError::Throttled(throttled));
+        }
+        let (user, hash) = match self.store.user_by_name(&name).await? {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
@@ -386,8 +432,11 @@ impl Accounts {
             tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
                 .await
                 .map_err(|e| AuthError::Hash(e.to_string()))?;
-        user.filter(|_| verified)
-            .ok_or(AuthError::InvalidCredentials)
+        let user = user.filter(|_| verified);
+        if user.is_none() {
+            tracing::warn!(target: AUDIT, user = %name, client = ?client, "sign-in failed: wrong user name or password");
+        }
+        user.ok_or(AuthError::InvalidCredentials)
     }
 
     /// Opens a browser session, named `name`, for whoever a user name and password, or an API
@@ -397,11 +446,14 @@ impl Accounts {
         &self,
         sign_in: SignIn,
         name: &str,
+        client: Option<IpAddr>,
     ) -> Result<(IssuedToken, User), AuthError> {
         let ttl_secs = self.settings.session_ttl_secs.min(MAX_TOKEN_LIFETIME_SECS);
         let ttl = chrono::Duration::seconds(ttl_secs as i64);
         let (user, lifetime) = match sign_in {
-            SignIn::Password(credentials) => (self.verify_password(credentials).await?, ttl),
+            SignIn::Password(credentials) => {
+                (self.verify_password(credentials, client).await?, ttl)
+            }
             SignIn::Token(text) => {
                 let record = self
                     .check(text.trim(), TokenKind::Api)
@@ -518,6 +570,46 @@ impl Accounts {
         Ok(self.store.users().await?)
     }
 
+    /// The user named `username`, if `by` may delete them: administrators may delete anyone
+    /// but themselves (so one administrator is always left).
+    pub async fn user_to_delete(&self, by: &Caller, username: &str) -> Result<User, AuthError> {
+        by.require_admin()?;
+        let user = self.user(username).await?;
+        if user.id == by.user {
+            return Err(AuthError::Forbidden(
+                "you cannot delete yourself; another administrator can",
+            ));
+        }
+        Ok(user)
+    }
+
+    /// Deletes a user ([`Accounts::user_to_delete`]) with their tokens and sessions, which stop
+    /// working at once. Their functions must be dealt with first.
+    pub async fn delete_user(&self, by: &Caller, user: &User) -> Result<(), AuthError> {
+        self.store.delete_user(&user.id).await?;
+        {
+            let mut cache = lock(&self.cache);
+            self.revocations.fetch_add(1, Ordering::AcqRel);
+            cache.retain(|_, cached| cached.record.user.id != user.id);
+        }
+        tracing::info!(target: AUDIT, by = %by.name, user = %user.username, "user deleted, with their tokens and sessions");
+        Ok(())
+    }
+
+    /// Sets the quota overrides of the user named `username` (administrators).
+    pub async fn set_quotas(
+        &self,
+        by: &Caller,
+        username: &str,
+        overrides: &QuotaOverrides,
+    ) -> Result<User, AuthError> {
+        by.require_admin()?;
+        let user = self.user(username).await?;
+        self.store.set_quota_overrides(&user.id, overrides).await?;
+        tracing::info!(target: AUDIT, by = %by.name, user = %user.username, quotas = ?overrides, "quotas changed");
+        Ok(user)
+    }
+
     pub async fn user(&self, username: &str) -> Result<User, AuthError> {
         self.store
             .user_by_name(username)
@@ -563,8 +655,11 @@ impl Accounts {
                 format!("you already hold {held} active API tokens; revoke one first"),
             )));
         }
-        self.issue(&caller.user, &name, TokenKind::Api, lifetime)
-            .await
+        let token = self
+            .issue(&caller.user, &name, TokenKind::Api, lifetime)
+            .await?;
+        tracing::info!(target: AUDIT, user = %caller.name, token = %token.info.id, name = %name, "API token made");
+        Ok(token)
     }
 
     async fn issue(
@@ -617,6 +712,7 @@ impl Accounts {
             .ok_or_else(|| AuthError::TokenNotFound(id.to_owned()))?;
         self.store.revoke_token(id, Utc::now()).await?;
         self.forget(id);
+        tracing::info!(target: AUDIT, by = %caller.name, user = %record.user.username, token = %id, kind = %record.info.kind.as_str(), "token revoked");
         let info = record.info;
         let revoked_at = info.revoked_at.or_else(|| Some(Utc::now()));
         Ok(TokenInfo::new(
@@ -654,6 +750,7 @@ impl Accounts {
             self.revocations.fetch_add(1, Ordering::AcqRel);
             cache.retain(|_, cached| cached.record.user.id != user.id);
         }
+        tracing::info!(target: AUDIT, user = %user.username, token = %info.id, "every token revoked, a new one made");
         let file = self.data_dir.join(ADMIN_TOKEN_FILE);
         if user.id == self.local.user && file.exists() {
             write_secret(&file, &minted.text)?;
@@ -711,24 +808,12 @@ fn mint(
 
 /// Writes a token to a file only its owner can read.
 fn write_secret(path: &Path, text: &str) -> Result<(), AuthError> {
-    write_private(path, &format!("{text}\n")).map_err(|source| AuthError::TokenFile {
-        path: path.display().to_string(),
-        source,
+    crate::data_dir::write_private(path, format!("{text}\n").as_bytes()).map_err(|source| {
+        AuthError::TokenFile {
+            path: path.display().to_string(),
+            source,
+        }
     })
-}
-
-/// Writes `text` to a file readable and writable by its owner only (mode 0600), replacing it.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    // `mode` applies only to a new file.
-    file.set_permissions(Permissions::from_mode(0o600))?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
 }
 
 /// The token of an `Authorization: Bearer <token>` header.

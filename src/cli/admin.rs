@@ -1,16 +1,22 @@
-//! `kindling admin`: account operations for the operator of a server, on the server's machine.
-//! They work on the data dir's database directly, so they need no token and work while the
-//! server runs (SQLite serialises the writes).
+//! `kindling admin`: account operations for the operator of a server. `create-user` and
+//! `reset-token` work on the data dir's database directly, on the server's machine: they need
+//! no token and work while the server runs (SQLite serialises the writes). `delete-user` and
+//! `quotas` change what the running server holds in memory too (its functions, instances and
+//! the quotas it enforces), so they go through its API, with an administrator's token.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
+use reqwest::Method;
+
+use super::client::{Client, ClientArgs, print, segment};
 use super::read_password;
 use crate::auth::{Accounts, IssuedToken};
 use crate::config::{Config, Overrides};
 use crate::model::Role;
+use crate::quotas::QuotaOverrides;
 use crate::store::Store;
 
 /// Where the server keeps its data.
@@ -48,6 +54,81 @@ pub enum AdminCommand {
         #[command(flatten)]
         server: ServerData,
     },
+    /// Delete a user, through the running server: their tokens and sessions stop working at
+    /// once; their functions are deleted, or handed over to another user.
+    #[command(group = clap::ArgGroup::new("functions").required(true))]
+    DeleteUser {
+        username: String,
+        /// Delete the user's functions (their idle instances are killed).
+        #[arg(long, group = "functions")]
+        delete_functions: bool,
+        /// Hand the user's functions over to this user instead.
+        #[arg(long, value_name = "USER", group = "functions")]
+        transfer_to: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a user's quotas, or change some of them, through the running server.
+    Quotas {
+        username: String,
+        #[command(flatten)]
+        changes: QuotaChanges,
+        /// Put every quota back to the default first (then apply the ones given).
+        #[arg(long)]
+        reset: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Quotas to set for a user (`kindling admin quotas`); those not given keep their value.
+#[derive(Args)]
+pub struct QuotaChanges {
+    #[arg(long)]
+    functions: Option<u32>,
+    #[arg(long)]
+    versions_per_function: Option<u32>,
+    #[arg(long)]
+    code_mb: Option<u64>,
+    #[arg(long)]
+    concurrency: Option<u32>,
+    #[arg(long)]
+    memory_mb: Option<u64>,
+    #[arg(long)]
+    min_warm: Option<u32>,
+    #[arg(long)]
+    tokens: Option<u32>,
+}
+
+impl QuotaChanges {
+    /// `overrides` with these changes.
+    fn apply(self, overrides: QuotaOverrides) -> QuotaOverrides {
+        QuotaOverrides {
+            functions: self.functions.or(overrides.functions),
+            versions_per_function: self
+                .versions_per_function
+                .or(overrides.versions_per_function),
+            code_mb: self.code_mb.or(overrides.code_mb),
+            concurrency: self.concurrency.or(overrides.concurrency),
+            memory_mb: self.memory_mb.or(overrides.memory_mb),
+            min_warm: self.min_warm.or(overrides.min_warm),
+            tokens: self.tokens.or(overrides.tokens),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        [
+            self.functions.map(u64::from),
+            self.versions_per_function.map(u64::from),
+            self.code_mb,
+            self.concurrency.map(u64::from),
+            self.memory_mb,
+            self.min_warm.map(u64::from),
+            self.tokens.map(u64::from),
+        ]
+        .iter()
+        .all(Option::is_none)
+    }
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
@@ -87,6 +168,44 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
                 .await?;
             eprintln!("revoked every token of '{username}'; the new one, shown once:");
             print_token(&token);
+        }
+        AdminCommand::DeleteUser {
+            username,
+            delete_functions: _,
+            transfer_to,
+            client,
+        } => {
+            let choice = match &transfer_to {
+                Some(to) => format!("functions=transfer&to={}", segment(to)),
+                None => "functions=delete".to_owned(),
+            };
+            let path = format!("/auth/users/{}?{choice}", segment(&username));
+            let answer = Client::new(client)
+                .send(Method::DELETE, &path, None)
+                .await?;
+            eprintln!("deleted '{username}'; their tokens and sessions no longer work");
+            print(&answer);
+        }
+        AdminCommand::Quotas {
+            username,
+            changes,
+            reset,
+            client,
+        } => {
+            let client = Client::new(client);
+            let path = format!("/auth/users/{}/quotas", segment(&username));
+            let mut answer = client.send(Method::GET, &path, None).await?;
+            if reset || !changes.is_empty() {
+                let current = match reset {
+                    true => QuotaOverrides::default(),
+                    false => serde_json::from_value(answer["overrides"].take())
+                        .context("the server's answer holds no quota overrides")?,
+                };
+                let body = serde_json::to_value(changes.apply(current))?;
+                answer = client.send(Method::PUT, &path, Some(body)).await?;
+                eprintln!("changed the quotas of '{username}'");
+            }
+            print(&answer);
         }
     }
     Ok(())

@@ -141,14 +141,14 @@ pub enum FunctionCommand {
     },
 }
 
-struct Client {
+pub(super) struct Client {
     http: reqwest::Client,
     url: String,
     token: Option<String>,
 }
 
 impl Client {
-    fn new(args: ClientArgs) -> Self {
+    pub(super) fn new(args: ClientArgs) -> Self {
         Self {
             http: reqwest::Client::new(),
             token: args.token(),
@@ -156,7 +156,7 @@ impl Client {
         }
     }
 
-    async fn send(
+    pub(super) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -184,7 +184,7 @@ impl Client {
     }
 }
 
-fn print(value: &Value) {
+pub(super) fn print(value: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
@@ -236,7 +236,7 @@ fn body(name: Option<String>, fields: FunctionFields) -> anyhow::Result<Value> {
 }
 
 /// Percent-encodes a path segment (function names are safe already; this keeps odd input safe).
-fn segment(text: &str) -> String {
+pub(super) fn segment(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -399,7 +399,7 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         url,
         token: token.to_owned(),
     })?;
-    crate::auth::write_private(&path, &saved)
+    crate::data_dir::write_private(&path, saved.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "signed in as {}; the token (expires {}) is saved in {}",

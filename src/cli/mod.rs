@@ -36,7 +36,7 @@ enum Command {
     Function(client::FunctionCommand),
     /// Sign in with a user name and password; the token is saved for the other client commands.
     Login(client::LoginArgs),
-    /// Make users and reset tokens, on the server's machine (works on its data dir directly).
+    /// Make, delete and limit users, reset their tokens.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
     /// Show execution metrics: every function's, or one function's, over a window.

@@ -183,8 +183,18 @@ impl Registry {
         Ok(self.blobs.get(&function.code_sha256).await?)
     }
 
-    pub async fn versions(&self, function: &Function) -> Result<Vec<Function>, RegistryError> {
-        Ok(self.store.function_versions(&function.id, None).await?)
+    /// A function's versions, newest first: those before version `before` (all without it),
+    /// at most `limit`.
+    pub async fn versions(
+        &self,
+        function: &Function,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Function>, RegistryError> {
+        Ok(self
+            .store
+            .function_versions(&function.id, before, limit)
+            .await?)
     }
 
     /// One version of a function.
@@ -194,9 +204,8 @@ impl Registry {
         version: i64,
     ) -> Result<Function, RegistryError> {
         self.store
-            .function_versions(&function.id, Some(version))
+            .function_version(&function.id, version)
             .await?
-            .pop()
             .ok_or_else(|| RegistryError::VersionNotFound {
                 function: function.name.clone(),
                 version,
@@ -261,10 +270,11 @@ impl Registry {
             .update_function(&function)
             .await
             .map_err(|e| self.conflict_message(e, &function))?;
-        // The oldest versions beyond the owner's quota go (their code blobs stay: blobs are
-        // shared by content and not yet collected).
+        // The oldest versions beyond the owner's quota go, and their code if nothing else uses
+        // it.
         let keep = self.quotas.of(&current.owner).versions_per_function;
-        self.store.prune_versions(&function.id, keep).await?;
+        let pruned = self.store.prune_versions(&function.id, keep).await?;
+        self.remove_unused_code(&pruned).await?;
         let function = Arc::new(function);
         let mut index = self.write();
         index.remove(&current);
@@ -281,9 +291,99 @@ impl Registry {
         let function = self
             .resolve(scope, id_or_name)
             .ok_or_else(|| RegistryError::NotFound(id_or_name.to_owned()))?;
-        self.store.delete_function(&function.id).await?;
-        self.write().remove(&function);
+        self.remove(&function).await?;
         Ok(function)
+    }
+
+    /// Deletes every function of `owner`; returns them.
+    pub async fn delete_all(&self, owner: &str) -> Result<Vec<Arc<Function>>, RegistryError> {
+        let _change = self.changes.lock().await;
+        let functions = self.list(Scope::Owner(owner));
+        for function in &functions {
+            self.remove(function).await?;
+        }
+        Ok(functions)
+    }
+
+    /// Hands every function of `from` to `to`. Refused, with nothing changed, when `to` has a
+    /// function of the same name as one of them, or would go over their `functions` quota.
+    /// Returns the functions as they were.
+    pub async fn transfer_all(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Arc<Function>>, RegistryError> {
+        let _change = self.changes.lock().await;
+        let moving = self.list(Scope::Owner(from));
+        let held = {
+            let index = self.read();
+            if let Some(clash) = moving
+                .iter()
+                .find(|f| index.named(&f.name).any(|other| other.owner == to))
+            {
+                return Err(RegistryError::Conflict {
+                    taken: Taken::Name,
+                    message: format!(
+                        "the recipient already has a function named '{}'; rename one first",
+                        clash.name
+                    ),
+                });
+            }
+            index.by_id.values().filter(|f| f.owner == to).count()
+        };
+        let quota = self.quotas.of(to).functions;
+        if held + moving.len() > quota as usize {
+            return Err(RegistryError::Quota(QuotaExceeded::new(
+                "functions",
+                quota.into(),
+                format!(
+                    "the recipient has {held} functions; {} more would be over their quota",
+                    moving.len()
+                ),
+            )));
+        }
+        self.store.transfer_functions(from, to).await?;
+        let mut index = self.write();
+        for function in &moving {
+            index.remove(function);
+            index.insert(Arc::new(Function {
+                owner: to.to_owned(),
+                ..(**function).clone()
+            }));
+        }
+        Ok(moving)
+    }
+
+    /// Deletes a function from the store and the index, and its code if nothing else uses it.
+    /// Called with the change lock held.
+    async fn remove(&self, function: &Function) -> Result<(), RegistryError> {
+        let digests = self.store.delete_function(&function.id).await?;
+        self.write().remove(function);
+        self.remove_unused_code(&digests).await
+    }
+
+    /// Deletes the code blobs of `digests` that no version uses (any more). Called with the
+    /// change lock held, so that no version being made can start using one meanwhile.
+    async fn remove_unused_code(&self, digests: &[String]) -> Result<(), RegistryError> {
+        for digest in self.store.unused_code(digests).await? {
+            self.blobs.remove(&digest).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes every code blob that no version uses: those a crash left between storing a
+    /// blob and its version, and any the deletions above missed. Returns how many went.
+    pub async fn collect_garbage(&self) -> Result<usize, RegistryError> {
+        let _change = self.changes.lock().await;
+        let used = self.store.used_code().await?;
+        let mut removed = 0;
+        for digest in self.blobs.list().await? {
+            if !used.contains(&digest) {
+                self.blobs.remove(&digest).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     async fn build(

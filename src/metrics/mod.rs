@@ -11,16 +11,18 @@
 pub mod host;
 pub mod prometheus;
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::engine::StartCounts;
 
 use crate::model::Status;
-use crate::store::{InvocationTotals, MetricsFilter, MinuteTotals, Store, StoreError};
+use crate::store::{InvocationTotals, MetricsFilter, Source, Store, StoreError, record_duration};
 
 /// The percentiles reported, in per mille (integers, so that ranks are exact).
 const PERCENTILES: [u64; 3] = [500, 950, 990];
@@ -247,19 +249,13 @@ pub async fn summary(
     window: Window,
 ) -> Result<Summary, StoreError> {
     let filter = window.filter(owner, None);
-    let mut rows: HashMap<String, InvocationTotals> = store
-        .invocation_totals(&filter)
-        .await?
-        .into_iter()
-        .map(|row| (row.function_id.clone(), row))
-        .collect();
-    let mut percentiles = per_function_percentiles(store, &filter, &rows).await?;
-    let ran = rows.values().map(|row| row.ran).sum();
-    let mut overall = Picker::new(ran);
-    store
-        .for_each_duration(&filter, false, |_, duration| overall.push(duration))
-        .await?;
-    let totals = stats(&combine(rows.values()), overall.picked);
+    let (mut rows, recorded) = totals_by_function(store, &filter).await?;
+    let (mut percentiles, overall) = percentiles(store, &filter, &recorded, true).await?;
+    let mut totals = InvocationTotals::default();
+    for row in rows.values() {
+        totals.add(row);
+    }
+    let totals = stats(&totals, overall);
 
     let mut functions: Vec<FunctionStats> = known
         .iter()
@@ -302,22 +298,18 @@ pub async fn function(
     window: Window,
 ) -> Result<FunctionMetrics, StoreError> {
     let filter = window.filter(None, Some(function.id));
-    let row = store
-        .invocation_totals(&filter)
-        .await?
-        .pop()
-        .unwrap_or_default();
-    let mut picker = Picker::new(row.ran);
-    store
-        .for_each_duration(&filter, false, |_, duration| picker.push(duration))
-        .await?;
+    let (mut rows, recorded) = totals_by_function(store, &filter).await?;
+    let (mut percentiles, _) = percentiles(store, &filter, &recorded, false).await?;
     Ok(FunctionMetrics {
         window,
         function: FunctionStats {
             function_id: function.id.to_owned(),
             function: function.name.to_owned(),
             deleted: false,
-            stats: stats(&row, picker.picked),
+            stats: stats(
+                &rows.remove(function.id).unwrap_or_default(),
+                percentiles.remove(function.id).unwrap_or_default(),
+            ),
         },
     })
 }
@@ -330,37 +322,64 @@ pub async fn time_series(
     window: Window,
 ) -> Result<TimeSeries, StoreError> {
     let filter = window.filter(owner, function_id);
-    let minutes = store.invocation_minutes(&filter).await?;
-    // One sorted pass over the window's durations picks every minute's percentiles.
-    let ran: HashMap<i64, u64> = minutes.iter().map(|m| (m.minute, m.ran)).collect();
+    let mut minutes: BTreeMap<i64, InvocationTotals> = BTreeMap::new();
+    let mut recorded: HashMap<i64, u64> = HashMap::new();
+    for source in [Source::Records, Source::Rollups] {
+        for minute in store.invocation_minutes(&filter, source).await? {
+            if source == Source::Records {
+                recorded.insert(minute.minute, minute.totals.ran);
+            }
+            minutes
+                .entry(minute.minute)
+                .or_default()
+                .add(&minute.totals);
+        }
+    }
+    // Minutes that rollups hold a part of get their percentiles from the rollups' histograms
+    // with the records' durations added; the others, exact ones from one sorted pass over the
+    // records.
+    let mut histograms: HashMap<i64, Histogram<u64>> = HashMap::new();
+    store
+        .for_each_rollup_histogram(&filter, |_, minute, histogram| {
+            merge_into(histograms.entry(minute), histogram)
+        })
+        .await?;
     let mut groups = Groups::default();
     store
         .for_each_minute_duration(&filter, |minute, duration| {
-            groups.push(&minute, duration, |minute| {
-                (*minute, ran.get(minute).copied().unwrap_or(0))
-            });
+            match histograms.get_mut(&minute) {
+                Some(histogram) => record_duration(histogram, duration),
+                None => groups.push(&minute, duration, |minute| {
+                    (*minute, recorded.get(minute).copied().unwrap_or(0))
+                }),
+            }
         })
         .await?;
     let mut percentiles = groups.finish();
+    percentiles.extend(
+        histograms
+            .iter()
+            .map(|(minute, histogram)| (*minute, histogram_percentiles(histogram))),
+    );
     let points = minutes
         .into_iter()
-        .map(|minute: MinuteTotals| {
-            let [p50, p95, _] = percentiles.remove(&minute.minute).unwrap_or_default();
+        .map(|(minute, totals)| {
+            let [p50, p95, _] = percentiles.remove(&minute).unwrap_or_default();
             Point {
-                start: DateTime::from_timestamp(minute.minute * 60, 0).unwrap_or_default(),
-                invocations: minute.ran,
-                successes: minute.successes,
-                failures: minute.failures,
-                errors: minute.errors,
-                timeouts: minute.timeouts,
-                out_of_memory: minute.out_of_memory,
-                crashes: minute.crashes,
-                throttles: minute.throttles,
-                cold_starts: minute.cold,
-                duration_ms_mean: minute.duration_ms_mean,
+                start: DateTime::from_timestamp(minute * 60, 0).unwrap_or_default(),
+                invocations: totals.ran,
+                successes: totals.successes,
+                failures: totals.failures(),
+                errors: totals.errors,
+                timeouts: totals.timeouts,
+                out_of_memory: totals.out_of_memory,
+                crashes: totals.crashes,
+                throttles: totals.throttles,
+                cold_starts: totals.cold,
+                duration_ms_mean: mean(totals.duration_ms_sum, totals.ran),
                 duration_ms_p50: p50,
                 duration_ms_p95: p95,
-                duration_ms_max: minute.duration_ms_max,
+                duration_ms_max: totals.duration_ms_max,
             }
         })
         .collect();
@@ -392,18 +411,20 @@ pub async fn activity(
     };
     let length = buckets as usize;
     let mut counts: HashMap<String, (Vec<u64>, Vec<u64>)> = HashMap::new();
-    for bucket in store.invocation_buckets(&filter, bucket_ms).await? {
-        let Ok(index) = usize::try_from(bucket.bucket) else {
-            continue;
-        };
-        if index >= length {
-            continue;
+    for source in [Source::Records, Source::Rollups] {
+        for bucket in store.invocation_buckets(&filter, bucket_ms, source).await? {
+            let Ok(index) = usize::try_from(bucket.bucket) else {
+                continue;
+            };
+            if index >= length {
+                continue;
+            }
+            let (invocations, failures) = counts
+                .entry(bucket.function_id)
+                .or_insert_with(|| (vec![0; length], vec![0; length]));
+            invocations[index] += bucket.ran;
+            failures[index] += bucket.failures;
         }
-        let (invocations, failures) = counts
-            .entry(bucket.function_id)
-            .or_insert_with(|| (vec![0; length], vec![0; length]));
-        invocations[index] = bucket.ran;
-        failures[index] = bucket.failures;
     }
     let mut functions = Vec::with_capacity(known.len());
     for function in known {
@@ -429,21 +450,107 @@ pub async fn activity(
     })
 }
 
-/// The percentiles of each function in `rows`, from one sorted pass.
-async fn per_function_percentiles(
+/// Each function's totals from the records and the rollups together, and how many of its
+/// invocations that ran are in the records.
+async fn totals_by_function(
     store: &Store,
     filter: &MetricsFilter,
-    rows: &HashMap<String, InvocationTotals>,
-) -> Result<HashMap<String, [Option<f64>; 3]>, StoreError> {
+) -> Result<(HashMap<String, InvocationTotals>, HashMap<String, u64>), StoreError> {
+    let mut rows: HashMap<String, InvocationTotals> = HashMap::new();
+    let mut recorded = HashMap::new();
+    for source in [Source::Records, Source::Rollups] {
+        for row in store.invocation_totals(filter, source).await? {
+            if source == Source::Records {
+                recorded.insert(row.function_id.clone(), row.ran);
+            }
+            match rows.get_mut(&row.function_id) {
+                Some(sum) => sum.add(&row),
+                None => {
+                    rows.insert(row.function_id.clone(), row);
+                }
+            }
+        }
+    }
+    Ok((rows, recorded))
+}
+
+/// The percentiles of each function's durations and (when `overall`) of all of them together.
+/// Exact nearest-rank figures from one sorted pass over the records (`recorded`: how many ran
+/// per function) while no rollup is in the window; a function that rollups hold a part of gets
+/// its figures from their histograms with its records' durations added (within 1%).
+async fn percentiles(
+    store: &Store,
+    filter: &MetricsFilter,
+    recorded: &HashMap<String, u64>,
+    overall: bool,
+) -> Result<(HashMap<String, [Option<f64>; 3]>, [Option<f64>; 3]), StoreError> {
+    let mut histograms: HashMap<String, Histogram<u64>> = HashMap::new();
+    store
+        .for_each_rollup_histogram(filter, |function_id, _, histogram| {
+            merge_into(histograms.entry(function_id.to_owned()), histogram)
+        })
+        .await?;
+    let approximate = !histograms.is_empty();
+    let mut all = new_histogram();
+    for histogram in histograms.values() {
+        let _ = all.add(histogram);
+    }
     let mut groups = Groups::default();
     store
         .for_each_duration(filter, true, |function_id, duration| {
-            groups.push(function_id, duration, |id: &str| {
-                (id.to_owned(), rows.get(id).map_or(0, |row| row.ran))
-            });
+            if approximate {
+                record_duration(&mut all, duration);
+            }
+            match histograms.get_mut(function_id) {
+                Some(histogram) => record_duration(histogram, duration),
+                None => groups.push(function_id, duration, |id: &str| {
+                    (id.to_owned(), recorded.get(id).copied().unwrap_or(0))
+                }),
+            }
         })
         .await?;
-    Ok(groups.finish())
+    let mut per_function = groups.finish();
+    per_function.extend(
+        histograms
+            .iter()
+            .map(|(id, histogram)| (id.clone(), histogram_percentiles(histogram))),
+    );
+    let overall = match (overall, approximate) {
+        (false, _) => [None; 3],
+        (true, true) => histogram_percentiles(&all),
+        (true, false) => {
+            let mut picker = Picker::new(recorded.values().sum());
+            store
+                .for_each_duration(filter, false, |_, duration| picker.push(duration))
+                .await?;
+            picker.picked
+        }
+    };
+    Ok((per_function, overall))
+}
+
+/// An empty duration histogram, in microseconds, as the rollups' (it grows as needed).
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits are valid"))
+}
+
+fn merge_into<K>(entry: Entry<'_, K, Histogram<u64>>, histogram: Histogram<u64>) {
+    match entry {
+        Entry::Occupied(mut sum) => {
+            let _ = sum.get_mut().add(histogram);
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(histogram);
+        }
+    }
+}
+
+/// A histogram's p50, p95 and p99, in milliseconds; `None`s when it is empty.
+fn histogram_percentiles(histogram: &Histogram<u64>) -> [Option<f64>; 3] {
+    PERCENTILES.map(|permille| {
+        (!histogram.is_empty())
+            .then(|| histogram.value_at_quantile(permille as f64 / 1000.0) as f64 / 1000.0)
+    })
 }
 
 /// Percentiles of many groups of values, arriving group after group, each in ascending order.
@@ -534,39 +641,11 @@ fn nearest_rank(permille: u64, n: u64) -> u64 {
     }
 }
 
-/// The sum of several functions' totals.
-fn combine<'a>(rows: impl Iterator<Item = &'a InvocationTotals>) -> InvocationTotals {
-    rows.fold(InvocationTotals::default(), |mut sum, row| {
-        sum.ran += row.ran;
-        sum.successes += row.successes;
-        sum.errors += row.errors;
-        sum.timeouts += row.timeouts;
-        sum.out_of_memory += row.out_of_memory;
-        sum.crashes += row.crashes;
-        sum.throttles += row.throttles;
-        sum.cold += row.cold;
-        sum.prewarmed += row.prewarmed;
-        sum.warm += row.warm;
-        sum.duration_ms_sum += row.duration_ms_sum;
-        sum.duration_ms_max = max(sum.duration_ms_max, row.duration_ms_max);
-        sum.init_ms_sum += row.init_ms_sum;
-        sum.inits += row.inits;
-        sum.peak_memory_bytes_max = sum.peak_memory_bytes_max.max(row.peak_memory_bytes_max);
-        sum.cpu_time_ms_sum += row.cpu_time_ms_sum;
-        sum.cpu_measured += row.cpu_measured;
-        sum
-    })
-}
-
-fn max(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
+fn mean(sum: f64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum / n as f64)
 }
 
 fn stats(row: &InvocationTotals, [p50, p95, p99]: [Option<f64>; 3]) -> Stats {
-    let mean = |sum: f64, n: u64| (n > 0).then(|| sum / n as f64);
     Stats {
         invocations: row.ran,
         successes: row.successes,
@@ -888,6 +967,150 @@ mod tests {
             .unwrap();
         assert_eq!(u2.points.len(), 1);
         assert_eq!(u2.points[0].invocations, 4);
+    }
+
+    /// Whether two figures agree: exactly for counts, to rounding for sums and means, within
+    /// the histograms' 1% for percentiles.
+    fn close(a: Option<f64>, b: Option<f64>, within: f64) -> bool {
+        match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() <= within * a.abs().max(b.abs()) + 1e-9,
+            (a, b) => a == b,
+        }
+    }
+
+    fn assert_close(pruned: &Stats, exact: &Stats) {
+        let counts = |s: &Stats| {
+            (
+                s.invocations,
+                s.successes,
+                s.errors,
+                s.timeouts,
+                s.out_of_memory,
+                s.crashes,
+                s.throttles,
+                s.starts.clone(),
+                s.peak_memory_bytes,
+            )
+        };
+        assert_eq!(counts(pruned), counts(exact));
+        let (p, e) = (&pruned.duration_ms, &exact.duration_ms);
+        for (a, b, within) in [
+            (p.mean, e.mean, 1e-9),
+            (p.max, e.max, 0.0),
+            (p.p50, e.p50, 0.01),
+            (p.p95, e.p95, 0.01),
+            (p.p99, e.p99, 0.01),
+            (pruned.init_ms_mean, exact.init_ms_mean, 1e-9),
+            (pruned.cpu_time_ms, exact.cpu_time_ms, 1e-9),
+        ] {
+            assert!(close(a, b, within), "{a:?} vs {b:?}\n{pruned:?}\n{exact:?}");
+        }
+    }
+
+    /// Retention rolls every record up into per-minute figures and deletes it: every figure
+    /// stays (percentiles within the histograms' 1%), also when some records of a minute come
+    /// after it was rolled up.
+    #[tokio::test]
+    async fn figures_survive_pruning_into_rollups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        known_records(&store).await;
+        let figures = |store: Store| async move {
+            let known = [Known { id: "a", name: "a" }, Known { id: "b", name: "b" }];
+            let summary = summary(&store, None, &known, window("all")).await.unwrap();
+            let a = function(&store, Known { id: "a", name: "a" }, window("7d"))
+                .await
+                .unwrap();
+            let series = time_series(&store, Some("u1"), None, window("24h"))
+                .await
+                .unwrap();
+            let since = Utc::now() - TimeDelta::hours(24);
+            let activity = activity(&store, Some("u1"), &known[..1], window("24h"), since, 24)
+                .await
+                .unwrap();
+            (summary, a, series, activity)
+        };
+        let (summary, a, series, activity) = figures(store.clone()).await;
+
+        let now = Utc::now().timestamp_millis();
+        let cutoff = store.retention_cutoff(now, 0).await.unwrap();
+        assert_eq!(store.prune_invocations(cutoff).await.unwrap(), 109);
+        let left = store
+            .invocations(&crate::store::InvocationFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "every record is rolled up");
+        let (pruned, pruned_a, pruned_series, pruned_activity) = figures(store.clone()).await;
+
+        assert_close(&pruned.totals, &summary.totals);
+        assert_eq!(pruned.functions.len(), summary.functions.len());
+        for (p, e) in pruned.functions.iter().zip(&summary.functions) {
+            assert_eq!((&p.function_id, p.deleted), (&e.function_id, e.deleted));
+            assert_close(&p.stats, &e.stats);
+        }
+        assert_close(&pruned_a.function.stats, &a.function.stats);
+        assert_eq!(pruned_series.points.len(), series.points.len());
+        for (p, e) in pruned_series.points.iter().zip(&series.points) {
+            assert_eq!(
+                (
+                    p.start,
+                    p.invocations,
+                    p.failures,
+                    p.throttles,
+                    p.cold_starts
+                ),
+                (
+                    e.start,
+                    e.invocations,
+                    e.failures,
+                    e.throttles,
+                    e.cold_starts
+                )
+            );
+            assert!(close(p.duration_ms_p95, e.duration_ms_p95, 0.01));
+        }
+        // Buckets agree to the minute: a rollup counts at its minute's start, so the minute a
+        // bucket starts in (two invocations) may count in the bucket before.
+        let (p, e) = (&pruned_activity.functions[0], &activity.functions[0]);
+        assert_eq!(
+            p.invocations.iter().sum::<u64>(),
+            e.invocations.iter().sum::<u64>()
+        );
+        assert_eq!(
+            p.failures.iter().sum::<u64>(),
+            e.failures.iter().sum::<u64>()
+        );
+        for (p, e) in p.invocations.iter().zip(&e.invocations) {
+            assert!(p.abs_diff(*e) <= 2, "{p} vs {e}");
+        }
+
+        // A record of an already rolled-up minute is counted with it, and rolled up into it.
+        let writer = InvocationWriter::start(store.clone());
+        let first_minute = series.points[0].start;
+        let mut late = Record::new("b", "u2", first_minute);
+        late.duration_ms = 50.0;
+        write(&writer, late).await;
+        let b = function(&store, Known { id: "b", name: "b" }, window("24h"))
+            .await
+            .unwrap()
+            .function
+            .stats;
+        assert_eq!((b.invocations, b.duration_ms.max), (5, Some(50.0)));
+        assert_eq!(store.prune_invocations(cutoff).await.unwrap(), 1);
+        let b_after = function(&store, Known { id: "b", name: "b" }, window("24h"))
+            .await
+            .unwrap()
+            .function
+            .stats;
+        assert_close(&b_after, &b);
+
+        // Rollups go in their turn.
+        assert!(store.prune_rollups(now).await.unwrap() > 0);
+        let gone = summary_of(&store, None, &[]).await;
+        assert_eq!(gone.totals.invocations, 0);
     }
 
     async fn summary_of(store: &Store, owner: Option<&str>, known: &[Known<'_>]) -> Summary {

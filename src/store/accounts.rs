@@ -1,12 +1,14 @@
 //! Users and their API tokens.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::functions::millis;
 use super::{Store, StoreError, conflict};
-use crate::model::{TokenInfo, User};
+use crate::model::{QuotaOverrides, TokenInfo, User};
 
 /// A token as the check of a request needs it: its digest, its state and its user.
 #[derive(Debug, Clone)]
@@ -103,6 +105,56 @@ impl Store {
             .iter()
             .map(user_from_row)
             .collect()
+    }
+
+    /// The quota overrides of every user (`None`: one user's), by user id; users without any
+    /// are left out.
+    pub async fn quota_overrides(
+        &self,
+        user_id: Option<&str>,
+    ) -> Result<HashMap<String, QuotaOverrides>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, quotas FROM users WHERE quotas IS NOT NULL AND ($1 IS NULL OR id = $1)",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, quotas)| {
+                let overrides = serde_json::from_str(&quotas)
+                    .map_err(|e| StoreError::Corrupt(format!("quotas of user {id}: {e}")))?;
+                Ok((id, overrides))
+            })
+            .collect()
+    }
+
+    /// Sets a user's quota overrides (all `None`: the defaults again).
+    pub async fn set_quota_overrides(
+        &self,
+        user_id: &str,
+        overrides: &QuotaOverrides,
+    ) -> Result<(), StoreError> {
+        let quotas = (*overrides != QuotaOverrides::default())
+            .then(|| serde_json::to_string(overrides))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE users SET quotas = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(quotas)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a user and, with them, their tokens and browser sessions. (Their functions must
+    /// have been deleted or handed over first; their invocation records stay until retention
+    /// prunes them.)
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn insert_token(

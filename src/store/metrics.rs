@@ -1,11 +1,17 @@
-//! Aggregates over the invocation records, for the metrics endpoints: counts and sums per
-//! function, durations in ascending order (for exact percentiles), per-minute buckets.
+//! Aggregates for the metrics endpoints, over the invocation records and over the per-minute
+//! rollups of the records retention pruned ([`Source`]): counts and sums per function or per
+//! minute, the records' durations in ascending order (for exact percentiles), the rollups'
+//! duration histograms, per-bucket activity.
+//!
+//! Each query's `WHERE` holds only the conditions its filter has, so that SQLite picks the index
+//! that matches (by owner, by function, by time): a `(? IS NULL OR owner = ?)` would make it scan
+//! every row of every user.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use sqlx::Row;
-use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use hdrhistogram::Histogram;
+use sqlx::sqlite::{Sqlite, SqliteRow};
+use sqlx::{QueryBuilder, Row};
 
 use super::functions::millis;
 use super::{Store, StoreError};
@@ -23,8 +29,130 @@ pub struct MetricsFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Counts and sums over one function's invocations. Sums rather than means, so that the totals
-/// of several functions combine exactly.
+/// Where aggregates come from: every invocation is counted in exactly one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The invocation records (`invocations`).
+    Records,
+    /// The per-minute rollups of pruned records (`invocation_minutes`); a rollup minute is in
+    /// a window when it starts in it.
+    Rollups,
+}
+
+impl Source {
+    fn table(self) -> &'static str {
+        match self {
+            Source::Records => "invocations",
+            Source::Rollups => "invocation_minutes",
+        }
+    }
+
+    /// The expression of a row's minute since the epoch.
+    fn minute(self) -> &'static str {
+        match self {
+            Source::Records => "started_at / 60000",
+            Source::Rollups => "minute",
+        }
+    }
+
+    /// The expression of the start of a row's invocations, in Unix milliseconds (a rollup's
+    /// minute's start).
+    fn start_ms(self) -> &'static str {
+        match self {
+            Source::Records => "started_at",
+            Source::Rollups => "minute * 60000",
+        }
+    }
+
+    /// The aggregates [`totals_from_row`] reads.
+    fn totals(self) -> &'static str {
+        match self {
+            Source::Records => {
+                "COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
+                COUNT(*) FILTER (WHERE status = 'success') AS successes,
+                COUNT(*) FILTER (WHERE status = 'error') AS errors,
+                COUNT(*) FILTER (WHERE status = 'timeout') AS timeouts,
+                COUNT(*) FILTER (WHERE status = 'out_of_memory') AS out_of_memory,
+                COUNT(*) FILTER (WHERE status = 'crashed') AS crashes,
+                COUNT(*) FILTER (WHERE status = 'throttled') AS throttles,
+                COUNT(*) FILTER (WHERE start = 'cold') AS cold,
+                COUNT(*) FILTER (WHERE start = 'prewarmed') AS prewarmed,
+                COUNT(*) FILTER (WHERE start = 'warm') AS warm,
+                TOTAL(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_sum,
+                MAX(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_max,
+                TOTAL(init_ms) AS init_ms_sum,
+                COUNT(init_ms) AS inits,
+                MAX(peak_memory_bytes) AS peak_memory_bytes_max,
+                TOTAL(cpu_time_ms) AS cpu_time_ms_sum,
+                COUNT(cpu_time_ms) AS cpu_measured"
+            }
+            Source::Rollups => {
+                "SUM(ran) AS ran, SUM(successes) AS successes, SUM(errors) AS errors,
+                SUM(timeouts) AS timeouts, SUM(out_of_memory) AS out_of_memory,
+                SUM(crashes) AS crashes, SUM(throttles) AS throttles, SUM(cold) AS cold,
+                SUM(prewarmed) AS prewarmed, SUM(warm) AS warm,
+                TOTAL(duration_ms_sum) AS duration_ms_sum,
+                MAX(duration_ms_max) AS duration_ms_max, TOTAL(init_ms_sum) AS init_ms_sum,
+                SUM(inits) AS inits, MAX(peak_memory_bytes_max) AS peak_memory_bytes_max,
+                TOTAL(cpu_time_ms_sum) AS cpu_time_ms_sum, SUM(cpu_measured) AS cpu_measured"
+            }
+        }
+    }
+
+    /// How many of a row's invocations failed: an expression for [`Store::invocation_buckets`].
+    fn failures(self) -> &'static str {
+        match self {
+            Source::Records => "COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled'))",
+            Source::Rollups => "SUM(errors + timeouts + out_of_memory + crashes)",
+        }
+    }
+
+    /// `SELECT <columns> FROM <table> WHERE <filter's conditions>`, with the filter bound.
+    fn select(self, columns: &str, filter: &MetricsFilter) -> QueryBuilder<Sqlite> {
+        let mut query = QueryBuilder::new(format!(
+            "SELECT {columns} FROM {} WHERE 1 = 1",
+            self.table()
+        ));
+        if let Some(owner) = &filter.owner {
+            query.push(" AND owner = ").push_bind(owner.clone());
+        }
+        if let Some(function_id) = &filter.function_id {
+            query
+                .push(" AND function_id = ")
+                .push_bind(function_id.clone());
+        }
+        let (since, until) = (
+            filter.since.map(|t| t.timestamp_millis()),
+            filter.until.map(|t| t.timestamp_millis()),
+        );
+        match self {
+            Source::Records => {
+                if let Some(since) = since {
+                    query.push(" AND started_at >= ").push_bind(since);
+                }
+                if let Some(until) = until {
+                    query.push(" AND started_at <= ").push_bind(until);
+                }
+            }
+            Source::Rollups => {
+                if let Some(since) = since {
+                    query.push(" AND minute >= ").push_bind(
+                        since.div_euclid(60_000) + i64::from(since.rem_euclid(60_000) != 0),
+                    );
+                }
+                if let Some(until) = until {
+                    query
+                        .push(" AND minute <= ")
+                        .push_bind(until.div_euclid(60_000));
+                }
+            }
+        }
+        query
+    }
+}
+
+/// Counts and sums over one function's invocations (or one minute's). Sums rather than means,
+/// so that the totals of several functions, minutes or sources combine exactly.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct InvocationTotals {
     pub function_id: String,
@@ -50,111 +178,120 @@ pub struct InvocationTotals {
     pub cpu_measured: u64,
 }
 
+impl InvocationTotals {
+    /// Adds `other`'s invocations to these.
+    pub fn add(&mut self, other: &InvocationTotals) {
+        self.ran += other.ran;
+        self.successes += other.successes;
+        self.errors += other.errors;
+        self.timeouts += other.timeouts;
+        self.out_of_memory += other.out_of_memory;
+        self.crashes += other.crashes;
+        self.throttles += other.throttles;
+        self.cold += other.cold;
+        self.prewarmed += other.prewarmed;
+        self.warm += other.warm;
+        self.duration_ms_sum += other.duration_ms_sum;
+        self.duration_ms_max = match (self.duration_ms_max, other.duration_ms_max) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.init_ms_sum += other.init_ms_sum;
+        self.inits += other.inits;
+        self.peak_memory_bytes_max = self.peak_memory_bytes_max.max(other.peak_memory_bytes_max);
+        self.cpu_time_ms_sum += other.cpu_time_ms_sum;
+        self.cpu_measured += other.cpu_measured;
+    }
+
+    /// Every status but `success` and `throttled`.
+    pub fn failures(&self) -> u64 {
+        self.errors + self.timeouts + self.out_of_memory + self.crashes
+    }
+}
+
 /// One minute of invocations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinuteTotals {
     /// Minutes since the Unix epoch.
     pub minute: i64,
+    /// Its figures (`function_id` and `function_name` empty).
+    pub totals: InvocationTotals,
+}
+
+/// One function's invocations in one bucket of time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketTotals {
+    pub function_id: String,
+    /// The bucket's index, from the start of the span.
+    pub bucket: i64,
     pub ran: u64,
-    pub successes: u64,
-    /// Every status but `success` and `throttled`.
     pub failures: u64,
-    pub errors: u64,
-    pub timeouts: u64,
-    pub out_of_memory: u64,
-    pub crashes: u64,
-    pub throttles: u64,
-    pub cold: u64,
-    pub duration_ms_mean: Option<f64>,
-    pub duration_ms_max: Option<f64>,
-}
-
-/// The filter shared by every query here, bound by [`bind_filter`]: $1 owner, $2 function id,
-/// $3 since, $4 until.
-macro_rules! filtered {
-    () => {
-        " FROM invocations
-          WHERE ($1 IS NULL OR owner = $1)
-            AND ($2 IS NULL OR function_id = $2)
-            AND ($3 IS NULL OR started_at >= $3)
-            AND ($4 IS NULL OR started_at <= $4) "
-    };
-}
-
-/// `query` with the [`filtered!`] parameters bound.
-fn bind_filter<'q>(
-    query: Query<'q, Sqlite, SqliteArguments>,
-    filter: &'q MetricsFilter,
-) -> Query<'q, Sqlite, SqliteArguments> {
-    query
-        .bind(&filter.owner)
-        .bind(&filter.function_id)
-        .bind(filter.since.map(|t| t.timestamp_millis()))
-        .bind(filter.until.map(|t| t.timestamp_millis()))
 }
 
 impl Store {
-    /// Counts and sums per function.
+    /// Counts and sums per function, by function id.
     pub async fn invocation_totals(
         &self,
         filter: &MetricsFilter,
+        source: Source,
     ) -> Result<Vec<InvocationTotals>, StoreError> {
-        bind_filter(
-            sqlx::query(concat!(
-                "SELECT function_id,
-                MAX(function_name) AS function_name,
-                COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
-                COUNT(*) FILTER (WHERE status = 'success') AS successes,
-                COUNT(*) FILTER (WHERE status = 'error') AS errors,
-                COUNT(*) FILTER (WHERE status = 'timeout') AS timeouts,
-                COUNT(*) FILTER (WHERE status = 'out_of_memory') AS out_of_memory,
-                COUNT(*) FILTER (WHERE status = 'crashed') AS crashes,
-                COUNT(*) FILTER (WHERE status = 'throttled') AS throttles,
-                COUNT(*) FILTER (WHERE start = 'cold') AS cold,
-                COUNT(*) FILTER (WHERE start = 'prewarmed') AS prewarmed,
-                COUNT(*) FILTER (WHERE start = 'warm') AS warm,
-                TOTAL(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_sum,
-                MAX(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_max,
-                TOTAL(init_ms) AS init_ms_sum,
-                COUNT(init_ms) AS inits,
-                MAX(peak_memory_bytes) AS peak_memory_bytes_max,
-                TOTAL(cpu_time_ms) AS cpu_time_ms_sum,
-                COUNT(cpu_time_ms) AS cpu_measured",
-                filtered!(),
-                "GROUP BY function_id ORDER BY function_id"
-            )),
-            filter,
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(totals_from_row)
-        .collect()
+        let columns = format!(
+            "function_id, MAX(function_name) AS function_name, {}",
+            source.totals()
+        );
+        let mut query = source.select(&columns, filter);
+        query.push(" GROUP BY function_id ORDER BY function_id");
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(totals_from_row)
+            .collect()
     }
 
-    /// Calls `each` with the duration of every invocation that ran, in ascending order — per
-    /// function (ordered by function id) when `per_function`, else all together. Streams: the
-    /// database sorts, nothing is held here.
+    /// Per-minute counts and sums, oldest first; minutes without invocations are left out.
+    pub async fn invocation_minutes(
+        &self,
+        filter: &MetricsFilter,
+        source: Source,
+    ) -> Result<Vec<MinuteTotals>, StoreError> {
+        let columns = format!(
+            "{} AS minute, '' AS function_id, '' AS function_name, {}",
+            source.minute(),
+            source.totals()
+        );
+        let mut query = source.select(&columns, filter);
+        query.push(" GROUP BY 1 ORDER BY 1");
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(MinuteTotals {
+                    minute: row.try_get("minute")?,
+                    totals: totals_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Calls `each` with the duration of every recorded invocation that ran, in ascending
+    /// order — per function (ordered by function id) when `per_function`, else all together.
+    /// Streams: the database sorts, nothing is held here.
     pub async fn for_each_duration(
         &self,
         filter: &MetricsFilter,
         per_function: bool,
         mut each: impl FnMut(&str, f64),
     ) -> Result<(), StoreError> {
-        let query = if per_function {
-            concat!(
-                "SELECT function_id, duration_ms",
-                filtered!(),
-                "AND status != 'throttled' ORDER BY function_id, duration_ms"
-            )
-        } else {
-            concat!(
-                "SELECT function_id, duration_ms",
-                filtered!(),
-                "AND status != 'throttled' ORDER BY duration_ms"
-            )
-        };
-        let mut rows = bind_filter(sqlx::query(query), filter).fetch(&self.pool);
+        let mut query = Source::Records.select("function_id, duration_ms", filter);
+        query.push(match per_function {
+            true => " AND status != 'throttled' ORDER BY function_id, duration_ms",
+            false => " AND status != 'throttled' ORDER BY duration_ms",
+        });
+        let mut rows = query.build().fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             let function_id: &str = row.try_get("function_id")?;
             each(function_id, row.try_get("duration_ms")?);
@@ -162,73 +299,39 @@ impl Store {
         Ok(())
     }
 
-    /// Per-minute buckets, oldest first; minutes without invocations are left out.
-    pub async fn invocation_minutes(
-        &self,
-        filter: &MetricsFilter,
-    ) -> Result<Vec<MinuteTotals>, StoreError> {
-        bind_filter(
-            sqlx::query(concat!(
-                "SELECT started_at / 60000 AS minute,
-                COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
-                COUNT(*) FILTER (WHERE status = 'success') AS successes,
-                COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures,
-                COUNT(*) FILTER (WHERE status = 'error') AS errors,
-                COUNT(*) FILTER (WHERE status = 'timeout') AS timeouts,
-                COUNT(*) FILTER (WHERE status = 'out_of_memory') AS out_of_memory,
-                COUNT(*) FILTER (WHERE status = 'crashed') AS crashes,
-                COUNT(*) FILTER (WHERE status = 'throttled') AS throttles,
-                COUNT(*) FILTER (WHERE start = 'cold') AS cold,
-                AVG(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_mean,
-                MAX(duration_ms) FILTER (WHERE status != 'throttled') AS duration_ms_max",
-                filtered!(),
-                "GROUP BY minute ORDER BY minute"
-            )),
-            filter,
-        )
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(MinuteTotals {
-                minute: row.try_get("minute")?,
-                ran: count(row, "ran")?,
-                successes: count(row, "successes")?,
-                failures: count(row, "failures")?,
-                errors: count(row, "errors")?,
-                timeouts: count(row, "timeouts")?,
-                out_of_memory: count(row, "out_of_memory")?,
-                crashes: count(row, "crashes")?,
-                throttles: count(row, "throttles")?,
-                cold: count(row, "cold")?,
-                duration_ms_mean: row.try_get("duration_ms_mean")?,
-                duration_ms_max: row.try_get("duration_ms_max")?,
-            })
-        })
-        .collect()
-    }
-}
-
-impl Store {
-    /// Calls `each` with the minute (since the epoch) and duration of every invocation that ran,
-    /// ordered by minute, then by duration: each minute's durations in ascending order, for
-    /// its percentiles. Streams, as [`Store::for_each_duration`] does.
+    /// Calls `each` with the minute (since the epoch) and duration of every recorded invocation
+    /// that ran, ordered by minute, then by duration: each minute's durations in ascending
+    /// order, for its percentiles. Streams, as [`Store::for_each_duration`] does.
     pub async fn for_each_minute_duration(
         &self,
         filter: &MetricsFilter,
         mut each: impl FnMut(i64, f64),
     ) -> Result<(), StoreError> {
-        let mut rows = bind_filter(
-            sqlx::query(concat!(
-                "SELECT started_at / 60000 AS minute, duration_ms",
-                filtered!(),
-                "AND status != 'throttled' ORDER BY minute, duration_ms"
-            )),
-            filter,
-        )
-        .fetch(&self.pool);
+        let mut query = Source::Records.select("started_at / 60000 AS minute, duration_ms", filter);
+        query.push(" AND status != 'throttled' ORDER BY minute, duration_ms");
+        let mut rows = query.build().fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             each(row.try_get("minute")?, row.try_get("duration_ms")?);
+        }
+        Ok(())
+    }
+
+    /// Calls `each` with the function id, minute and duration histogram (microseconds) of every
+    /// rollup in the filter's window.
+    pub async fn for_each_rollup_histogram(
+        &self,
+        filter: &MetricsFilter,
+        mut each: impl FnMut(&str, i64, Histogram<u64>),
+    ) -> Result<(), StoreError> {
+        let mut query = Source::Rollups.select("function_id, minute, durations", filter);
+        let mut rows = query.build().fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            let durations: &[u8] = row.try_get("durations")?;
+            each(
+                row.try_get("function_id")?,
+                row.try_get("minute")?,
+                super::retention::read_histogram(durations)?,
+            );
         }
         Ok(())
     }
@@ -239,34 +342,39 @@ impl Store {
         &self,
         filter: &MetricsFilter,
         bucket_ms: i64,
+        source: Source,
     ) -> Result<Vec<BucketTotals>, StoreError> {
-        bind_filter(
-            sqlx::query(concat!(
-                "SELECT function_id, (started_at - COALESCE($3, 0)) / $5 AS bucket,
-                    COUNT(*) FILTER (WHERE status != 'throttled') AS ran,
-                    COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled')) AS failures",
-                filtered!(),
-                "GROUP BY function_id, bucket"
-            )),
-            filter,
-        )
-        .bind(bucket_ms.max(1))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(BucketTotals {
-                function_id: row.try_get("function_id")?,
-                bucket: row.try_get("bucket")?,
-                ran: count(row, "ran")?,
-                failures: count(row, "failures")?,
+        let since = filter.since.map_or(0, |t| t.timestamp_millis());
+        let columns = format!(
+            "function_id, ({} - {since}) / {} AS bucket, {} AS ran, {} AS failures",
+            source.start_ms(),
+            bucket_ms.max(1),
+            match source {
+                Source::Records => "COUNT(*) FILTER (WHERE status != 'throttled')",
+                Source::Rollups => "SUM(ran)",
+            },
+            source.failures()
+        );
+        let mut query = source.select(&columns, filter);
+        query.push(" GROUP BY function_id, bucket");
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(BucketTotals {
+                    function_id: row.try_get("function_id")?,
+                    bucket: row.try_get("bucket")?,
+                    ran: count(row, "ran")?,
+                    failures: count(row, "failures")?,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
-    /// The status and start of a function's latest invocation, if it has any (one index
-    /// lookup).
+    /// The status and start of a function's latest recorded invocation, if it has any (one
+    /// index lookup).
     pub async fn last_invocation(
         &self,
         function_id: &str,
@@ -289,21 +397,11 @@ impl Store {
     }
 }
 
-/// One function's invocations in one bucket of time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BucketTotals {
-    pub function_id: String,
-    /// The bucket's index, from the start of the span.
-    pub bucket: i64,
-    pub ran: u64,
-    pub failures: u64,
-}
-
 fn count(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
-    Ok(row.try_get::<i64, _>(column)?.max(0) as u64)
+    Ok(row.try_get::<Option<i64>, _>(column)?.unwrap_or(0).max(0) as u64)
 }
 
-fn totals_from_row(row: &SqliteRow) -> Result<InvocationTotals, StoreError> {
+pub(super) fn totals_from_row(row: &SqliteRow) -> Result<InvocationTotals, StoreError> {
     Ok(InvocationTotals {
         function_id: row.try_get("function_id")?,
         function_name: row.try_get("function_name")?,

@@ -1,24 +1,31 @@
 //! Durable state in SQLite (WAL): functions, their versions, every invocation, users and their
-//! API tokens.
+//! API tokens. Function environments are sealed with the data dir's secret key
+//! ([`crate::secrets`]) before they are written.
 //! Schema changes are migrations under `migrations/`, applied at start-up.
 
 mod accounts;
 mod functions;
 mod invocations;
 mod metrics;
+mod retention;
 mod usage;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::data_dir;
+use crate::secrets::{SecretError, SecretKey};
+
 pub use accounts::TokenRecord;
 pub use invocations::{InvocationFilter, InvocationWriter};
-pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals};
+pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals, Source};
+pub use retention::record_duration;
 
 /// Which unique field a write collided on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,19 +60,30 @@ pub enum StoreError {
     WriterStopped,
     #[error("writing invocation records failed: {0}")]
     WriteFailed(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("cannot make the database file private: {0}")]
+    Permissions(std::io::Error),
 }
 
 /// The database.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Seals what is secret at rest (function environments).
+    key: Arc<SecretKey>,
 }
 
 impl Store {
-    /// Opens (creating if needed) `kindling.db` in `data_dir` and brings its schema up to date.
+    /// Opens (creating if needed) `kindling.db` in `data_dir` and brings its schema up to date;
+    /// the secret key is `secret.key` beside it (made on the first start).
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let key = SecretKey::load_or_create(&data_dir.join("secret.key"))?;
+        let database = data_dir.join("kindling.db");
+        // SQLite gives the WAL and shared-memory files the database's mode.
+        data_dir::create_private_file(&database).map_err(StoreError::Permissions)?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
-            .filename(data_dir.join("kindling.db"))
+            .filename(database)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // In WAL mode NORMAL loses nothing on a crash of the engine, only possibly the last
@@ -78,7 +96,12 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let store = Self {
+            pool,
+            key: Arc::new(key),
+        };
+        store.seal_plaintext_environments().await?;
+        Ok(store)
     }
 
     pub fn pool(&self) -> &SqlitePool {

@@ -34,18 +34,51 @@ impl Store {
 
 impl Store {
     /// Deletes a function's versions beyond its newest `keep` (never its current one); returns
-    /// how many went. (When versions can be named by aliases, those named must be kept too.)
-    pub async fn prune_versions(&self, function_id: &str, keep: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+    /// the code digests of those that went. (When versions can be named by aliases, those
+    /// named must be kept too.)
+    pub async fn prune_versions(
+        &self,
+        function_id: &str,
+        keep: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
             "DELETE FROM function_versions WHERE function_id = $1
                AND version NOT IN (SELECT version FROM function_versions WHERE function_id = $1
                                    ORDER BY version DESC LIMIT $2)
-               AND version <> (SELECT version FROM functions WHERE id = $1)",
+               AND version <> (SELECT version FROM functions WHERE id = $1)
+             RETURNING code_sha256",
         )
         .bind(function_id)
         .bind(i64::from(keep.max(1)))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Which of `digests` no function version uses (any more).
+    pub async fn unused_code(&self, digests: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut unused = Vec::new();
+        for digest in digests {
+            let used: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM function_versions WHERE code_sha256 = $1 LIMIT 1",
+            )
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+            if used.is_none() && !unused.contains(digest) {
+                unused.push(digest.clone());
+            }
+        }
+        Ok(unused)
+    }
+
+    /// The code digest of every stored version.
+    pub async fn used_code(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT code_sha256 FROM function_versions")
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .collect(),
+        )
     }
 }

@@ -323,3 +323,34 @@ pub async fn wait_for_pool(api: &Api, state: &str, language: Option<&str>, count
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// Runs the `kindling` binary with `stdin`; returns its stdout, panicking unless it succeeds.
+pub async fn kindling(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> String {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kindling"))
+        .args(args)
+        .env_remove("KINDLING_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "kindling {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The server's database, opened beside it (SQLite serialises the writes).
+pub async fn open_database(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join("kindling.db"));
+    sqlx::SqlitePool::connect_with(options).await.unwrap()
+}

@@ -255,8 +255,8 @@ export function runtimeProblem(health: Health | undefined, runtime: RuntimeKind,
 
 export interface Health {
   status: 'ok' | 'degraded';
-  version: string;
+  /** Only for a signed-in caller. */
+  version?: string;
   default_runtime: RuntimeKind;
   runtimes: Record<RuntimeKind, Availability & { languages?: Record<Language, Availability> }>;
-  pool: PoolSnapshot;
 }
