@@ -277,16 +277,9 @@ impl Accounts {
     /// The client a request comes from: its peer, or — when the peer is a trusted proxy — the
     /// last address of `X-Forwarded-For` that is not one.
     pub fn client(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
-        let trusted = |address: &IpAddr| self.settings.trusted_proxies.contains(address);
-        let peer = peer?;
-        if !trusted(&peer) {
-            return Some(peer);
-        }
-        let forwarded = forwarded_for.unwrap_or_default().split(',').rev();
-        let client = forwarded
-            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .find(|hop| !trusted(hop));
-        Some(client.unwrap_or(peer))
+        peer.map(|peer| {
+            throttle::client_address(peer, forwarded_for, &self.settings.trusted_proxies)
+        })
     }
 
     pub fn enabled(&self) -> bool {

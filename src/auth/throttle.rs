@@ -91,6 +91,22 @@ impl LoginThrottle {
     }
 }
 
+/// The client behind `peer`: `peer` itself, or — when it is one of the `trusted` proxies — the
+/// last address of its `X-Forwarded-For` that is not a trusted proxy (the ones before it are
+/// whatever the client chose to send).
+pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops = forwarded_for.unwrap_or_default().split(',').rev();
+    let client = hops
+        .map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .find(|hop| hop.is_none_or(|hop| !trusted.contains(&hop)));
+    // No header, or a hop that is not an address: the proxy is all that is known, and its
+    // limit is everyone's behind it.
+    client.flatten().unwrap_or(peer)
+}
+
 /// A limit of `burst` attempts at once, then one every `every_secs`, per key.
 fn limiter<K: Clone + Eq + Hash>(burst: u32, every_secs: u64) -> DefaultKeyedRateLimiter<K> {
     let quota = Quota::with_period(Duration::from_secs(every_secs.max(1)))
@@ -148,6 +164,25 @@ mod tests {
         );
         // Another host is not limited by this one.
         assert_eq!(throttle.attempt("erin", "192.0.2.2".parse().ok()), Ok(()));
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let client: IpAddr = "198.51.100.9".parse().unwrap();
+        let trusted = [proxy];
+        assert_eq!(client_address(client, Some("10.0.0.1"), &trusted), client);
+        assert_eq!(
+            client_address(proxy, Some("10.9.9.9, 198.51.100.9"), &trusted),
+            client,
+            "the client's own claim (10.9.9.9) is not believed"
+        );
+        assert_eq!(
+            client_address(proxy, Some("198.51.100.9, 127.0.0.1"), &trusted),
+            client
+        );
+        assert_eq!(client_address(proxy, None, &trusted), proxy);
+        assert_eq!(client_address(proxy, Some("garbage"), &trusted), proxy);
     }
 
     #[test]

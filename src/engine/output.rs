@@ -5,14 +5,29 @@
 //! marker is that invocation's logs. The marker matters where the output stream and the reply
 //! stream are not ordered with each other (a Docker attach stream carries both, as dockerd reads
 //! them); where they are (the sandbox's pipes), it is already there when the reply arrives.
+//!
+//! A flood costs its own function, not the engine: once an invocation has printed
+//! [`PACE_AFTER`], its output is read one [`FLOOD_CHUNK`] every [`PACE`] — the instance then
+//! blocks on its full pipe (its deadline still runs), and the engine's share of the flood is a
+//! hundred reads a second, whatever the function writes.
+
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::io::AsyncReadExt;
 #[cfg(test)]
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use super::logs::LogTail;
 use crate::runtimes::BoxRead;
+
+/// Output an invocation may print before it is read at [`PACE`].
+pub const PACE_AFTER: u64 = 1 << 20;
+/// How often a flooding invocation's output is read.
+pub const PACE: Duration = Duration::from_millis(10);
+/// How much of a flooding invocation's output one paced read takes: a pipe's default capacity.
+const FLOOD_CHUNK: usize = 64 * 1024;
 
 pub struct Output {
     /// `None` once the stream has ended.
@@ -22,6 +37,12 @@ pub struct Output {
     pending: Vec<u8>,
     /// Whether the current invocation's marker was seen.
     ended: bool,
+    /// What the current invocation has printed so far.
+    printed: u64,
+    /// When a flooding invocation's output may be read next.
+    paced_until: Option<Instant>,
+    /// The buffer of paced reads, made on the first.
+    flood: Vec<u8>,
 }
 
 impl Output {
@@ -31,6 +52,9 @@ impl Output {
             marker: None,
             pending: Vec::new(),
             ended: false,
+            printed: 0,
+            paced_until: None,
+            flood: Vec::new(),
         }
     }
 
@@ -46,6 +70,8 @@ impl Output {
     /// Starts collecting a new invocation's output.
     pub fn begin(&mut self) {
         self.ended = false;
+        self.printed = 0;
+        self.paced_until = None;
     }
 
     /// Whether the current invocation's marker was seen, or the stream is over.
@@ -53,14 +79,35 @@ impl Output {
         self.ended || self.stream.is_none()
     }
 
-    /// Reads the next chunk into `logs`; waits (forever, once the stream has ended).
+    /// Reads the next chunk into `logs`; waits (forever, once the stream has ended). Once the
+    /// invocation has printed [`PACE_AFTER`], waits for its turn first.
     pub async fn read(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
-        let Some(stream) = self.stream.as_mut() else {
+        if self.stream.is_none() {
             return std::future::pending().await;
+        }
+        if let Some(at) = self.paced_until {
+            tokio::time::sleep_until(at).await;
+        }
+        let mut flood = std::mem::take(&mut self.flood);
+        let buffer = match self.printed >= PACE_AFTER {
+            true => {
+                flood.resize(FLOOD_CHUNK, 0);
+                &mut flood[..]
+            }
+            false => chunk,
         };
-        match stream.read(chunk).await {
-            Ok(n) if n > 0 => self.take(&chunk[..n], logs),
-            _ => self.stream = None,
+        if let Some(stream) = self.stream.as_mut() {
+            match stream.read(buffer).await {
+                Ok(n) if n > 0 => {
+                    self.printed += n as u64;
+                    self.take(&buffer[..n], logs);
+                }
+                _ => self.stream = None,
+            }
+        }
+        self.flood = flood;
+        if self.printed >= PACE_AFTER {
+            self.paced_until = Some(Instant::now() + PACE);
         }
     }
 
@@ -68,7 +115,10 @@ impl Output {
     pub fn read_ready(&mut self, chunk: &mut [u8], logs: &mut LogTail) {
         while let Some(stream) = self.stream.as_mut() {
             match stream.read(chunk).now_or_never() {
-                Some(Ok(n)) if n > 0 => self.take(&chunk[..n], logs),
+                Some(Ok(n)) if n > 0 => {
+                    self.printed += n as u64;
+                    self.take(&chunk[..n], logs);
+                }
                 Some(_) => self.stream = None,
                 None => break,
             }

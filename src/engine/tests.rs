@@ -582,3 +582,32 @@ async fn a_users_memory_quota_throttles_them_after_their_own_idle_instances_go()
     busy.abort();
     blocked.abort();
 }
+
+#[tokio::test]
+async fn a_flood_is_read_at_a_pace_once_past_a_megabyte() {
+    use crate::engine::output::{PACE, PACE_AFTER};
+    let h = harness(|_| {}, &[("f", json!({"timeout": 60}))]).await;
+    h.invoke("f", json!({})).await;
+    let chatty = "x".repeat(512 * 1024);
+    let began = tokio::time::Instant::now();
+    let quick = h.invoke("f", json!({"print": chatty})).await;
+    assert_eq!(quick.status, Status::Success);
+    assert!(began.elapsed() < PACE, "half a megabyte is read at once");
+
+    let flood = format!("{}the end", "y".repeat(3 * 1024 * 1024));
+    let began = tokio::time::Instant::now();
+    let flooded = h.invoke("f", json!({"print": flood})).await;
+    let took = began.elapsed();
+    assert_eq!(flooded.status, Status::Success);
+    assert!(flooded.logs.ends_with("the end"), "the tail is kept");
+    // Past the first megabyte, one 64 KiB read every PACE: 32 of them for the other two.
+    let paced = (3 * 1024 * 1024 - PACE_AFTER) / (64 * 1024);
+    assert!(took >= PACE * (paced as u32 - 2), "{took:?}");
+    assert!(took <= PACE * (paced as u32 + 8), "{took:?}");
+
+    // The next invocation starts at full speed again.
+    let began = tokio::time::Instant::now();
+    h.invoke("f", json!({"print": "z".repeat(512 * 1024)}))
+        .await;
+    assert!(began.elapsed() < PACE);
+}
