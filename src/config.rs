@@ -318,7 +318,9 @@ pub struct DockerConfig {
     pub python_image: String,
     /// Image for JavaScript functions: anything with `/bin/sh` and `node` on its PATH.
     pub node_image: String,
-    /// Name of the gVisor OCI runtime registered with the Docker engine.
+    /// Name of the gVisor OCI runtime registered with the Docker engine. It must be started with
+    /// `--oci-seccomp`, or gVisor ignores the seccomp profile (scripts/docker-setup registers
+    /// `runsc-kindling` so, leaving the host's own `runsc` alone).
     pub gvisor_runtime: String,
 }
 
@@ -328,7 +330,7 @@ impl Default for DockerConfig {
             host: None,
             python_image: "python:3.12-slim".to_owned(),
             node_image: "node:20-slim".to_owned(),
-            gvisor_runtime: "runsc".to_owned(),
+            gvisor_runtime: "runsc-kindling".to_owned(),
         }
     }
 }

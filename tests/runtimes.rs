@@ -1,5 +1,6 @@
 //! The core acceptance suite, run on every runtime: results, errors, context and env, logs,
-//! timeouts, memory and fork bombs, no network, no host files, a capped /tmp. One suite; the
+//! timeouts, memory and fork bombs, no network, no host files, a capped /tmp, refused system
+//! calls. One suite; the
 //! `runtime_suite!` macro instantiates it per runtime (`sandbox::…`, `docker::…`, `gvisor::…`).
 //! The Docker-based runtimes need a Docker engine with runsc and the local image
 //! (`scripts/docker-setup`, `scripts/build-images`); without them these tests fail, loudly.
@@ -280,6 +281,35 @@ async fn tmp_is_private_writable_and_capped(runtime: RuntimeKind) {
     app.stop().await;
 }
 
+async fn dangerous_system_calls_are_refused(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_runtime(runtime).await;
+    app.create_fn("syscalls", "python",
+        "import ctypes, os, threading\nlibc = ctypes.CDLL(None, use_errno=True)\ndef attempt(call):\n    return 'allowed' if call() >= 0 else os.strerror(ctypes.get_errno())\ndef handler(event, context):\n    params = ctypes.create_string_buffer(120)\n    ran = []\n    thread = threading.Thread(target=lambda: ran.append(True))\n    thread.start()\n    thread.join()\n    return {'io_uring_setup': attempt(lambda: libc.syscall(425, 1, params)),\n            'unshare_user': attempt(lambda: libc.unshare(0x10000000)),\n            'vsock': attempt(lambda: libc.socket(40, 1, 0)),\n            'vsock_upper_bits': attempt(lambda: libc.syscall(41, ctypes.c_long(40 | 1 << 32), 1, 0)),\n            'clone3': attempt(lambda: libc.syscall(435, None, 0)),\n            'thread': ran == [True]}\n",
+        json!({}),
+    )
+    .await;
+    let invocation = app.invoke("syscalls", json!({})).await;
+    assert_eq!(invocation["status"], "success", "{invocation}");
+    let refused = "Operation not permitted";
+    assert_eq!(
+        invocation["result"],
+        json!({
+            "io_uring_setup": refused,
+            "unshare_user": refused,
+            "vsock": refused,
+            "vsock_upper_bits": refused,
+            // Refused as missing, so that the C library starts threads with clone instead.
+            "clone3": "Function not implemented",
+            "thread": true,
+        }),
+        "{runtime}"
+    );
+    app.stop().await;
+}
+
 /// One test per scenario and runtime.
 macro_rules! runtime_suite {
     ($($runtime:ident => $kind:expr),* $(,)?) => {$(
@@ -314,6 +344,11 @@ macro_rules! runtime_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn tmp_is_private_writable_and_capped() {
                 super::tmp_is_private_writable_and_capped($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dangerous_system_calls_are_refused() {
+                super::dangerous_system_calls_are_refused($kind).await
             }
         }
     )*};

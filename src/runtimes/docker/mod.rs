@@ -1,10 +1,11 @@
 //! The `docker` and `gvisor` runtimes: each instance is a long-lived container running the
 //! language agent, created through the Docker Engine API (`bollard`) and talked to over its
 //! attached stdin/stdout — never a `docker run` per invocation. `gvisor` is the same path with the
-//! OCI runtime `runsc`.
+//! OCI runtime `runsc` (registered with `--oci-seccomp`, see [`DockerConfig::gvisor_runtime`]).
 //!
 //! Containers have no network, a read-only root, a size-capped tmpfs `/tmp`, memory (swap
-//! included), CPU and pids limits, no capabilities and `no-new-privileges`, and run as uid 65534.
+//! included), CPU and pids limits, no capabilities, `no-new-privileges` and the sandbox's
+//! system-call policy as their seccomp profile ([`seccomp_profile`]), and run as uid 65534.
 //! They carry labels (`kindling.server`, `kindling.runtime`, `kindling.instance`,
 //! `kindling.language`) by which a restarted server finds and removes what a crashed run left.
 
@@ -21,9 +22,14 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder,
 };
 use futures::future::BoxFuture;
+use serde_json::json;
 
 use self::instance::DockerInstance;
 use super::freezer::{CGROUP_MOUNT, KeepFrozen};
+use super::sandbox::policy::{
+    DENIED_CLONE_FLAGS, DENIED_SOCKET_FAMILIES, DENIED_SYSCALLS, INT_ARGUMENT,
+    UNIMPLEMENTED_SYSCALLS,
+};
 use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
 use crate::agents::AGENT_ENV;
 use crate::config::DockerConfig;
@@ -51,6 +57,8 @@ struct Shared {
     images: BTreeMap<Language, String>,
     /// `runsc` for gVisor; the engine's default (runc) otherwise.
     oci_runtime: Option<String>,
+    /// `no-new-privileges` and the seccomp profile.
+    security_opt: Vec<String>,
     server: String,
     /// Per language, whether its image is there (as of the last full check).
     languages: RwLock<BTreeMap<Language, Result<(), String>>>,
@@ -88,6 +96,10 @@ impl DockerRuntime {
                     (Language::Javascript, config.node_image.clone()),
                 ]),
                 oci_runtime: (kind == RuntimeKind::Gvisor).then(|| config.gvisor_runtime.clone()),
+                security_opt: vec![
+                    "no-new-privileges".to_owned(),
+                    format!("seccomp={}", seccomp_profile(kind)),
+                ],
                 server,
                 languages: RwLock::new(
                     Language::ALL
@@ -106,9 +118,57 @@ pub enum DockerError {
     #[error("the Docker engine does not answer: {0}")]
     Unreachable(#[from] bollard::errors::Error),
     #[error(
-        "the Docker engine has no '{0}' runtime (register gVisor's runsc in /etc/docker/daemon.json; scripts/docker-setup does)"
+        "the Docker engine has no '{0}' runtime (register gVisor's runsc as '{0}' with runtimeArgs [\"--network=none\", \"--oci-seccomp\"] in /etc/docker/daemon.json; scripts/docker-setup does)"
     )]
     NoOciRuntime(String),
+    #[error(
+        "the Docker engine's '{0}' runtime is not started with --oci-seccomp, so gVisor would ignore the seccomp profile (add it to its runtimeArgs in /etc/docker/daemon.json)"
+    )]
+    NoOciSeccomp(String),
+}
+
+/// The sandbox's system-call policy ([`policy::DENIED_SYSCALLS`] and the rest) as a Docker seccomp
+/// profile, which replaces Docker's default one: everything is allowed but what the sandbox
+/// refuses, refused with the same errno — one policy for every runtime. (Docker's default is an
+/// allow-list; what it refuses a process without capabilities is in the sandbox's list too.)
+///
+/// runsc ignores `errnoRet` (Debian's 2022 build does: every refusal is `EPERM`), and a `clone3`
+/// refused with `EPERM` would stop the C library from creating threads, since it falls back to
+/// `clone` only on `ENOSYS`. gVisor's profile therefore leaves `clone3` to gVisor, whose kernel
+/// answers it `ENOSYS` itself.
+pub fn seccomp_profile(kind: RuntimeKind) -> String {
+    let refused = |names: &[&str], errno: i32, args: serde_json::Value| {
+        json!({
+            "names": names,
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": errno,
+            "args": args,
+        })
+    };
+    // Refused when `(argument 0 & mask) == value`.
+    let masked = |mask: u64, value: u64| {
+        json!([{
+            "index": 0,
+            "value": mask,
+            "valueTwo": value,
+            "op": "SCMP_CMP_MASKED_EQ",
+        }])
+    };
+    let mut syscalls = vec![refused(DENIED_SYSCALLS, libc::EPERM, json!([]))];
+    for flag in DENIED_CLONE_FLAGS {
+        syscalls.push(refused(&["clone"], libc::EPERM, masked(*flag, *flag)));
+    }
+    for family in DENIED_SOCKET_FAMILIES {
+        syscalls.push(refused(
+            &["socket"],
+            libc::EPERM,
+            masked(INT_ARGUMENT, *family),
+        ));
+    }
+    if kind != RuntimeKind::Gvisor {
+        syscalls.push(refused(UNIMPLEMENTED_SYSCALLS, libc::ENOSYS, json!([])));
+    }
+    json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": syscalls}).to_string()
 }
 
 /// Errors from the engine's answers are the request's fault; any other is the engine being gone.
@@ -154,8 +214,19 @@ impl Shared {
         let client = self.connect()?.negotiate_version().await?;
         if let Some(oci_runtime) = &self.oci_runtime {
             let info = client.info().await?;
-            if !info.runtimes.unwrap_or_default().contains_key(oci_runtime) {
-                return Err(DockerError::NoOciRuntime(oci_runtime.clone()));
+            let runtimes = info.runtimes.unwrap_or_default();
+            let registered = runtimes
+                .get(oci_runtime)
+                .ok_or_else(|| DockerError::NoOciRuntime(oci_runtime.clone()))?;
+            // Without it gVisor ignores a container's seccomp profile.
+            let seccomp = registered.runtime_args.iter().flatten().any(|arg| {
+                matches!(
+                    arg.trim_start_matches('-'),
+                    "oci-seccomp" | "oci-seccomp=true"
+                )
+            });
+            if !seccomp {
+                return Err(DockerError::NoOciSeccomp(oci_runtime.clone()));
             }
         }
         self.inspect_images(&client).await;
@@ -234,7 +305,7 @@ impl Shared {
                     format!("rw,nosuid,nodev,size={}m,mode=1777", limits.tmp_size_mb),
                 )])),
                 cap_drop: Some(vec!["ALL".to_owned()]),
-                security_opt: Some(vec!["no-new-privileges".to_owned()]),
+                security_opt: Some(self.security_opt.clone()),
                 runtime: self.oci_runtime.clone(),
                 ..HostConfig::default()
             }),
@@ -346,5 +417,56 @@ impl Runtime for DockerRuntime {
             self.shared.reap_orphans().await;
             crate::sync::lock(&self.shared.keep_frozen).take();
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Every refusal of the profile: (names, errno, arguments).
+    fn refusals(kind: RuntimeKind) -> Vec<(Vec<String>, i64, Value)> {
+        let profile: Value = serde_json::from_str(&seccomp_profile(kind)).unwrap();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
+        let rules = profile["syscalls"].as_array().unwrap();
+        rules
+            .iter()
+            .map(|rule| {
+                assert_eq!(rule["action"], "SCMP_ACT_ERRNO");
+                let names = rule["names"].as_array().unwrap();
+                let names = names.iter().map(|n| n.as_str().unwrap().to_owned());
+                let errno = rule["errnoRet"].as_i64().unwrap();
+                (names.collect(), errno, rule["args"].clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_profile_refuses_what_the_sandbox_refuses() {
+        for kind in [RuntimeKind::Docker, RuntimeKind::Gvisor] {
+            let refusals = refusals(kind);
+            let plain: Vec<&String> = refusals
+                .iter()
+                .filter(|(_, errno, args)| *errno == 1 && args == &json!([]))
+                .flat_map(|(names, _, _)| names)
+                .collect();
+            assert_eq!(plain, DENIED_SYSCALLS, "{kind}");
+            let conditional = |name: &str| {
+                refusals
+                    .iter()
+                    .filter(|(names, errno, _)| names == &[name] && *errno == 1)
+                    .map(|(_, _, args)| args[0]["valueTwo"].as_u64().unwrap())
+                    .collect::<Vec<u64>>()
+            };
+            assert_eq!(conditional("clone"), DENIED_CLONE_FLAGS, "{kind}");
+            assert_eq!(conditional("socket"), DENIED_SOCKET_FAMILIES, "{kind}");
+            let unimplemented = refusals.iter().any(|(names, errno, _)| {
+                *errno == i64::from(libc::ENOSYS) && names == UNIMPLEMENTED_SYSCALLS
+            });
+            // runsc answers every refusal EPERM: clone3 is left to gVisor's own ENOSYS.
+            assert_eq!(unimplemented, kind == RuntimeKind::Docker, "{kind}");
+        }
     }
 }

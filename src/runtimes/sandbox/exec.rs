@@ -16,7 +16,8 @@ use hakoniwa::seccomp::{Action, Arch, ArgCmp, ArgCmpOp, Filter};
 use hakoniwa::{Container, MountOptions, Namespace, Rlimit};
 
 use super::policy::{
-    DENIED_CLONE_FLAGS, DENIED_SYSCALLS, HOSTNAME, LaunchPlan, MAX_OPEN_FILES, Mount,
+    DENIED_CLONE_FLAGS, DENIED_SOCKET_FAMILIES, DENIED_SYSCALLS, HOSTNAME, INT_ARGUMENT,
+    LaunchPlan, MAX_OPEN_FILES, Mount, UNIMPLEMENTED_SYSCALLS,
 };
 
 /// Exit status of the helper when it could not start the instance (like hakoniwa's).
@@ -225,7 +226,16 @@ fn seccomp_filter() -> Filter {
             &[ArgCmp::new(0, ArgCmpOp::MaskedEq, *flag, *flag)],
         );
     }
-    filter.add_rule(Action::Errno(libc::ENOSYS), "clone3");
+    for family in DENIED_SOCKET_FAMILIES {
+        filter.add_rule_conditional(
+            Action::Errno(libc::EPERM),
+            "socket",
+            &[ArgCmp::new(0, ArgCmpOp::MaskedEq, INT_ARGUMENT, *family)],
+        );
+    }
+    for syscall in UNIMPLEMENTED_SYSCALLS {
+        filter.add_rule(Action::Errno(libc::ENOSYS), syscall);
+    }
     filter
 }
 

@@ -1,6 +1,7 @@
 //! The sandbox policy as data: what an instance sees of the file system, which system calls it may
-//! not make, its resource limits — and the [`LaunchPlan`] that carries one instance's share of it
-//! from the engine to the helper process that applies it.
+//! not make (the docker and gvisor runtimes apply the same, as a seccomp profile), its resource
+//! limits — and the [`LaunchPlan`] that carries one instance's share of it from the engine to the
+//! helper process that applies it.
 
 use std::path::{Path, PathBuf};
 
@@ -27,12 +28,18 @@ pub const ETC_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// System calls a function gets `EPERM` for: changing mounts or namespaces, tracing other
-/// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap and reboot.
-/// Everything else is allowed; the namespaces, the unprivileged uid and the cgroup carry the rest.
+/// System calls a function gets `EPERM` for, in every runtime (the sandbox's filter; the seccomp
+/// profile of the docker and gvisor containers): changing mounts or namespaces, tracing other
+/// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap, reboot —
+/// and what Docker's default profile refuses a process without capabilities besides (NUMA memory
+/// policy, another process's file descriptors or memory advice, the host and domain name, obsolete
+/// calls). Everything else is allowed: the namespaces, the unprivileged uid, no capabilities and
+/// the cgroup carry the rest.
 pub const DENIED_SYSCALLS: &[&str] = &[
+    "_sysctl",
     "acct",
     "add_key",
+    "afs_syscall",
     "bpf",
     "chroot",
     "clock_adjtime",
@@ -46,6 +53,8 @@ pub const DENIED_SYSCALLS: &[&str] = &[
     "fsopen",
     "fspick",
     "get_kernel_syms",
+    "get_mempolicy",
+    "getpmsg",
     "init_module",
     "io_uring_enter",
     "io_uring_register",
@@ -57,37 +66,52 @@ pub const DENIED_SYSCALLS: &[&str] = &[
     "kexec_load",
     "keyctl",
     "lookup_dcookie",
+    "mbind",
+    "migrate_pages",
     "mount",
     "mount_setattr",
     "move_mount",
+    "move_pages",
     "name_to_handle_at",
     "nfsservctl",
     "open_by_handle_at",
     "open_tree",
     "perf_event_open",
+    "pidfd_getfd",
     "pivot_root",
+    "process_madvise",
     "process_vm_readv",
     "process_vm_writev",
     "ptrace",
+    "putpmsg",
     "query_module",
     "quotactl",
+    "quotactl_fd",
     "reboot",
     "request_key",
+    "security",
+    "set_mempolicy",
+    "set_mempolicy_home_node",
+    "setdomainname",
+    "sethostname",
     "setns",
     "settimeofday",
     "swapoff",
     "swapon",
+    "sysfs",
     "syslog",
+    "tuxcall",
     "umount2",
     "unshare",
     "uselib",
     "userfaultfd",
+    "ustat",
     "vhangup",
+    "vserver",
 ];
 
-/// `clone` flags that would create new namespaces: refused, so code cannot build itself a user
-/// namespace with capabilities in it. (`clone3` passes its flags in memory, which seccomp cannot
-/// inspect, so it answers `ENOSYS` and the C library falls back to `clone`.)
+/// `clone` flags that would create new namespaces: refused (`EPERM`), so code cannot build itself
+/// a user namespace with capabilities in it.
 pub const DENIED_CLONE_FLAGS: &[u64] = &[
     libc::CLONE_NEWNS as u64,
     libc::CLONE_NEWUSER as u64,
@@ -97,6 +121,19 @@ pub const DENIED_CLONE_FLAGS: &[u64] = &[
     libc::CLONE_NEWIPC as u64,
     libc::CLONE_NEWCGROUP as u64,
 ];
+
+/// Socket address families refused (`EPERM`): vsock reaches the hypervisor of a virtual machine
+/// host, and no network namespace stands in its way.
+pub const DENIED_SOCKET_FAMILIES: &[u64] = &[libc::AF_VSOCK as u64];
+
+/// The bits of a system call argument the kernel reads as an `int` (a socket's family): filters
+/// compare under this mask, since a caller may set the 64-bit register's upper half.
+pub const INT_ARGUMENT: u64 = 0xffff_ffff;
+
+/// System calls that answer `ENOSYS`, as if the kernel lacked them: `clone3` passes its flags in
+/// memory, which seccomp cannot inspect, and on `ENOSYS` (only) the C library falls back to
+/// `clone`, whose flags [`DENIED_CLONE_FLAGS`] checks.
+pub const UNIMPLEMENTED_SYSCALLS: &[&str] = &["clone3"];
 
 /// Open files per process, and no core dumps (they would land in the capped /tmp at best).
 pub const MAX_OPEN_FILES: u64 = 1024;
