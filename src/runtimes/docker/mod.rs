@@ -4,15 +4,17 @@
 //! OCI runtime `runsc` (registered with `--oci-seccomp`, see [`DockerConfig::gvisor_runtime`]).
 //!
 //! Containers have no network, a read-only root, a size-capped tmpfs `/tmp`, memory (swap
-//! included), CPU and pids limits, no capabilities, `no-new-privileges` and the sandbox's
-//! system-call policy as their seccomp profile ([`seccomp_profile`]), and run as uid 65534.
-//! They carry labels (`kindling.server`, `kindling.runtime`, `kindling.instance`,
-//! `kindling.language`) by which a restarted server finds and removes what a crashed run left.
+//! included), CPU and pids limits, no capabilities, `no-new-privileges`, the sandbox's system-call
+//! policy as their seccomp profile ([`seccomp_profile`]), and each runs as a uid and gid of its own
+//! ([`crate::runtimes::uids`]), which a local engine's containers also find in their
+//! `/etc/passwd` and `/etc/group`. They carry labels (`kindling.server`, `kindling.runtime`,
+//! `kindling.instance`, `kindling.language`) by which a restarted server finds and removes what a
+//! crashed run left.
 
 mod instance;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use bollard::Docker;
@@ -27,9 +29,10 @@ use serde_json::json;
 use self::instance::DockerInstance;
 use super::freezer::{CGROUP_MOUNT, KeepFrozen};
 use super::sandbox::policy::{
-    DENIED_CLONE_FLAGS, DENIED_SOCKET_FAMILIES, DENIED_SYSCALLS, INT_ARGUMENT,
+    self, DENIED_CLONE_FLAGS, DENIED_SOCKET_FAMILIES, DENIED_SYSCALLS, INT_ARGUMENT,
     UNIMPLEMENTED_SYSCALLS,
 };
+use super::uids::{UidLease, UidPool};
 use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
 use crate::agents::AGENT_ENV;
 use crate::config::DockerConfig;
@@ -37,8 +40,8 @@ use crate::model::{Language, RuntimeKind};
 
 /// Seconds the client waits for an answer from the Docker engine.
 const API_TIMEOUT_SECS: u64 = 30;
-/// The uid and gid functions run as.
-const USER: &str = "65534:65534";
+/// The files of the sandbox's `/etc` a container gets, naming its uid and gid.
+const ETC_FILES: [&str; 2] = ["passwd", "group"];
 
 pub struct DockerRuntime {
     shared: Arc<Shared>,
@@ -59,15 +62,23 @@ struct Shared {
     oci_runtime: Option<String>,
     /// `no-new-privileges` and the seccomp profile.
     security_opt: Vec<String>,
+    uids: Arc<UidPool>,
+    /// Parent of each container's `/etc/passwd` and `/etc/group`, where the engine is local.
+    etc: Option<PathBuf>,
     server: String,
     /// Per language, whether its image is there (as of the last full check).
     languages: RwLock<BTreeMap<Language, Result<(), String>>>,
 }
 
 impl DockerRuntime {
-    /// The `docker` runtime, or with `gvisor` the same through `config.gvisor_runtime`. Nothing
-    /// is contacted yet: [`Runtime::check`] does that.
-    pub fn new(kind: RuntimeKind, config: &DockerConfig, data_dir: &Path) -> Self {
+    /// The `docker` runtime, or with `gvisor` the same through `config.gvisor_runtime`; each
+    /// container runs as a uid of `uids`. Nothing is contacted yet: [`Runtime::check`] does that.
+    pub fn new(
+        kind: RuntimeKind,
+        config: &DockerConfig,
+        data_dir: &Path,
+        uids: Arc<UidPool>,
+    ) -> Self {
         let not_checked = || Err("not checked yet".to_owned());
         let local = config
             .host
@@ -100,6 +111,14 @@ impl DockerRuntime {
                     "no-new-privileges".to_owned(),
                     format!("seccomp={}", seccomp_profile(kind)),
                 ],
+                uids,
+                // Bind mounts name paths on the engine's host: only a local engine sees ours.
+                etc: local.then(|| {
+                    std::path::absolute(data_dir)
+                        .unwrap_or_else(|_| data_dir.to_path_buf())
+                        .join(kind.as_str())
+                        .join("etc")
+                }),
                 server,
                 languages: RwLock::new(
                     Language::ALL
@@ -271,7 +290,28 @@ impl Shared {
         ])
     }
 
-    fn container(&self, spec: &InstanceSpec) -> ContainerCreateBody {
+    /// Writes the `/etc/passwd` and `/etc/group` of instance `id` running as `uid`; their
+    /// directory, where the engine is local.
+    fn write_etc(&self, id: u64, uid: &UidLease) -> std::io::Result<Option<PathBuf>> {
+        let Some(etc) = &self.etc else {
+            return Ok(None);
+        };
+        let dir = etc.join(format!("i{id}"));
+        std::fs::create_dir_all(&dir)?;
+        for (name, contents) in policy::etc_files(uid.uid(), uid.gid()) {
+            if ETC_FILES.contains(&name) {
+                std::fs::write(dir.join(name), contents)?;
+            }
+        }
+        Ok(Some(dir))
+    }
+
+    fn container(
+        &self,
+        spec: &InstanceSpec,
+        uid: &UidLease,
+        etc: Option<&Path>,
+    ) -> ContainerCreateBody {
         let limits = spec.limits;
         let memory = i64::from(limits.memory_mb) * 1024 * 1024;
         let interpreter = match spec.language {
@@ -282,7 +322,7 @@ impl Shared {
             image: Some(self.images[&spec.language].clone()),
             cmd: Some(spec.language.agent_command(interpreter)),
             env: Some(AGENT_ENV.iter().map(|v| v.to_string()).collect()),
-            user: Some(USER.to_owned()),
+            user: Some(format!("{}:{}", uid.uid(), uid.gid())),
             working_dir: Some("/tmp".to_owned()),
             labels: Some(self.labels(spec)),
             attach_stdin: Some(true),
@@ -302,8 +342,19 @@ impl Shared {
                 readonly_rootfs: Some(true),
                 tmpfs: Some(HashMap::from([(
                     "/tmp".to_owned(),
-                    format!("rw,nosuid,nodev,size={}m,mode=1777", limits.tmp_size_mb),
+                    format!(
+                        "rw,nosuid,nodev,size={}m,mode=1777,uid={},gid={}",
+                        limits.tmp_size_mb,
+                        uid.uid(),
+                        uid.gid()
+                    ),
                 )])),
+                binds: etc.map(|etc| {
+                    ETC_FILES
+                        .iter()
+                        .map(|name| format!("{}:/etc/{name}:ro", etc.join(name).display()))
+                        .collect()
+                }),
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 security_opt: Some(self.security_opt.clone()),
                 runtime: self.oci_runtime.clone(),
@@ -326,14 +377,36 @@ impl Shared {
         })?;
         let name = format!("kindling-{}-{}-{}", self.server, self.kind, spec.id);
         let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let created = client
-            .create_container(Some(options), self.container(&spec))
-            .await
-            .map_err(start_error)?;
+        let uid = self.uids.claim(self.kind)?;
+        let etc = match self.write_etc(spec.id, &uid) {
+            Ok(etc) => etc,
+            Err(e) => {
+                uid.release();
+                return Err(e.into());
+            }
+        };
+        let config = self.container(&spec, &uid, etc.as_deref());
+        let created = match client.create_container(Some(options), config).await {
+            Ok(created) => created,
+            Err(e) => {
+                if let Some(etc) = &etc {
+                    let _ = std::fs::remove_dir_all(etc);
+                }
+                let e = start_error(e);
+                // Refused, no container was made; an engine gone mid-request may have made one,
+                // which runs as this uid until a restart removes it: the claim stays.
+                if matches!(e, StartError::Refused(_)) {
+                    uid.release();
+                }
+                return Err(e);
+            }
+        };
         let mut instance = DockerInstance::new(
             client.clone(),
             created.id.clone(),
             self.oci_runtime.is_some(),
+            uid,
+            etc,
         );
         let attach = AttachContainerOptionsBuilder::default()
             .stdin(true)
@@ -381,12 +454,22 @@ impl Shared {
             return;
         };
         let force = RemoveContainerOptionsBuilder::default().force(true).build();
+        let mut all_removed = true;
         for id in containers.into_iter().filter_map(|c| c.id) {
             // One left frozen would not die.
             if let Ok(freezer) = instance::container_freezer(&client, &id).await {
                 let _ = freezer.thaw();
             }
-            let _ = client.remove_container(&id, Some(force.clone())).await;
+            let removed = client.remove_container(&id, Some(force.clone())).await;
+            all_removed &= instance::removed(&removed);
+        }
+        // The uids of a previous run's containers are free once they are all gone (at shutdown,
+        // this run's live instances keep theirs locked).
+        if all_removed {
+            self.uids.release_abandoned(self.kind);
+        }
+        if let Some(etc) = &self.etc {
+            let _ = std::fs::remove_dir_all(etc);
         }
     }
 }

@@ -196,14 +196,23 @@ fn container(plan: &LaunchPlan) -> Container {
             Mount::Symlink { target, path } => {
                 container.symlink(target, path);
             }
-            Mount::Tmpfs { path, size_mb } => {
+            Mount::Tmpfs {
+                path,
+                size_mb,
+                mode,
+                uid,
+                gid,
+            } => {
                 container.mount(
                     "tmpfs",
                     path,
                     "tmpfs",
                     MountOptions::NOSUID | MountOptions::NODEV,
-                    Some(format!("size={size_mb}m,mode=1777")),
+                    Some(format!("size={size_mb}m,mode={mode:o},uid={uid},gid={gid}")),
                 );
+            }
+            Mount::File { path, contents } => {
+                container.file(path, contents);
             }
             Mount::Devices { path } => {
                 container.devfsmount(path);

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 /// `/home`, `/root`, `/var`, `/srv`, no engine data dir, no other function's code.
 pub const HOST_DIRECTORIES: &[&str] = &["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"];
 
-/// Files of the sandbox's own `/etc`, written once per server under its data dir: just enough for
-/// the C library and the interpreters to resolve the user and `localhost`.
+/// Files of the sandbox's own `/etc`, written for each instance into a small tmpfs (they name the
+/// instance's own uid): just enough for the C library and the interpreters to resolve the user and
+/// `localhost`. The docker and gvisor runtimes mount its `passwd` and `group` into their
+/// containers.
 pub const ETC_FILES: &[(&str, &str)] = &[
     (
         "passwd",
@@ -33,7 +35,7 @@ pub const ETC_FILES: &[(&str, &str)] = &[
 /// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap, reboot —
 /// and what Docker's default profile refuses a process without capabilities besides (NUMA memory
 /// policy, another process's file descriptors or memory advice, the host and domain name, obsolete
-/// calls). Everything else is allowed: the namespaces, the unprivileged uid, no capabilities and
+/// calls). Everything else is allowed: the namespaces, the instance's own uid, no capabilities and
 /// the cgroup carry the rest.
 pub const DENIED_SYSCALLS: &[&str] = &[
     "_sysctl",
@@ -150,8 +152,16 @@ pub enum Mount {
     ReadOnly { host: PathBuf, path: String },
     /// A symlink at `path` pointing to `target`.
     Symlink { target: String, path: String },
-    /// A private tmpfs, world-writable with the sticky bit, capped at `size_mb`.
-    Tmpfs { path: String, size_mb: u32 },
+    /// A private tmpfs capped at `size_mb`, its root directory of `mode`, `uid` and `gid`.
+    Tmpfs {
+        path: String,
+        size_mb: u32,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A file of `contents` at `path` (in a tmpfs mounted before it), readable by all.
+    File { path: String, contents: String },
     /// A minimal /dev (null, zero, full, random, urandom, tty, pts).
     Devices { path: String },
 }
@@ -178,9 +188,8 @@ pub struct LaunchPlan {
     pub v1_freezer: Option<PathBuf>,
 }
 
-/// The root file system of every instance, but `/tmp`: host directories, the sandbox `/etc`,
-/// `/dev`.
-pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf]) -> Vec<Mount> {
+/// What every instance's root file system shares: host directories and `/dev`.
+pub fn root_mounts(extra_read_only: &[PathBuf]) -> Vec<Mount> {
     let mut mounts = Vec::new();
     for dir in HOST_DIRECTORIES {
         let host = Path::new(dir);
@@ -202,22 +211,37 @@ pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf]) -> Vec<Mount> {
             path: dir.to_string_lossy().into_owned(),
         });
     }
-    mounts.push(Mount::ReadOnly {
-        host: etc_dir.to_path_buf(),
-        path: "/etc".to_owned(),
-    });
     mounts.push(Mount::Devices {
         path: "/dev".to_owned(),
     });
     mounts
 }
 
-/// `mounts` and a private `/tmp` of `size_mb`.
-pub fn with_tmp(mounts: &[Mount], size_mb: u32) -> Vec<Mount> {
+/// `mounts` and one instance's own: its `/etc` ([`ETC_FILES`] in a tmpfs only root, which no
+/// process of the instance is, may write) and a private `/tmp` of `tmp_size_mb` owned by its uid
+/// and gid — world-writable with the sticky bit, as an image's `/tmp` is (Docker copies that onto
+/// its containers' tmpfs), so that both runtimes show the same.
+pub fn instance_mounts(mounts: &[Mount], tmp_size_mb: u32, uid: u32, gid: u32) -> Vec<Mount> {
     let mut mounts = mounts.to_vec();
     mounts.push(Mount::Tmpfs {
+        path: "/etc".to_owned(),
+        size_mb: 1,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    });
+    for (name, contents) in etc_files(uid, gid) {
+        mounts.push(Mount::File {
+            path: format!("/etc/{name}"),
+            contents,
+        });
+    }
+    mounts.push(Mount::Tmpfs {
         path: "/tmp".to_owned(),
-        size_mb,
+        size_mb: tmp_size_mb,
+        mode: 0o1777,
+        uid,
+        gid,
     });
     mounts
 }
@@ -231,14 +255,12 @@ pub fn is_visible(mounts: &[Mount], path: &Path) -> bool {
     })
 }
 
-/// Writes the sandbox `/etc` into `dir`.
-pub fn write_etc(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (name, template) in ETC_FILES {
+/// The [`ETC_FILES`] of an instance running as `uid` and `gid`: each file's name and contents.
+pub fn etc_files(uid: u32, gid: u32) -> impl Iterator<Item = (&'static str, String)> {
+    ETC_FILES.iter().map(move |(name, template)| {
         let contents = template
             .replace("{uid}", &uid.to_string())
             .replace("{gid}", &gid.to_string());
-        std::fs::write(dir.join(name), contents)?;
-    }
-    Ok(())
+        (*name, contents)
+    })
 }
