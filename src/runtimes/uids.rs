@@ -12,9 +12,10 @@
 //!   at once, and a claim is mostly one open of a file that exists);
 //! - [`UidLease::release`], once every process of the instance is dead, empties the file;
 //! - a lease dropped without that (the instance's end is not certain) keeps its holder's name
-//!   on file. A `docker` or `gvisor` claim is kept so until its server, restarted, has removed
-//!   the containers a previous run left behind ([`UidPool::release_abandoned`]): containers
-//!   outlive a crashed server, and their processes are not always visible here.
+//!   on file. A `docker` or `gvisor` claim is kept so until its server has seen that no container
+//!   of its runs as that uid any more ([`UidPool::release_abandoned`]: when it starts, after
+//!   removing what a previous run left behind, and when its Docker engine answers again):
+//!   containers outlive a crashed server, and their processes are not always visible here.
 //!
 //! Two live instances — of this server or of any other using the same claims directory — never
 //! hold one uid, and a uid is handed out again only after its instance's processes are gone.
@@ -123,14 +124,22 @@ impl UidPool {
         Err(UidError::Exhausted(self.range))
     }
 
-    /// Frees the claims this server's `runtime` left on file in an earlier run (or when an
-    /// instance's end was uncertain): call it once that runtime's leftovers are removed.
-    pub fn release_abandoned(&self, runtime: RuntimeKind) {
+    /// Frees the claims this server's `runtime` left on file — in an earlier run, or when an
+    /// instance's end was uncertain — but those of `alive`, uids its instances may still run as.
+    /// Claims of live leases stay: they are locked.
+    pub fn release_abandoned(&self, runtime: RuntimeKind, alive: &BTreeSet<u32>) {
         let mine = self.holder(runtime);
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
         for entry in entries.flatten() {
+            let uid = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse().ok());
+            if uid.is_none_or(|uid| alive.contains(&uid)) {
+                continue;
+            }
             let Ok(Some((claim, holder))) = open_unlocked(&entry.path()) else {
                 continue;
             };
@@ -314,13 +323,19 @@ mod tests {
             b.claim(RuntimeKind::Sandbox),
             Err(UidError::Exhausted(_))
         ));
-        b.release_abandoned(RuntimeKind::Docker);
-        a.release_abandoned(RuntimeKind::Gvisor);
+        let none = BTreeSet::new();
+        b.release_abandoned(RuntimeKind::Docker, &none);
+        a.release_abandoned(RuntimeKind::Gvisor, &none);
         assert!(
             matches!(a.claim(RuntimeKind::Docker), Err(UidError::Exhausted(_))),
             "only the server and runtime that left it free it"
         );
-        a.release_abandoned(RuntimeKind::Docker);
+        a.release_abandoned(RuntimeKind::Docker, &BTreeSet::from([FIRST]));
+        assert!(
+            matches!(a.claim(RuntimeKind::Docker), Err(UidError::Exhausted(_))),
+            "not while a container may run as it"
+        );
+        a.release_abandoned(RuntimeKind::Docker, &none);
         assert_eq!(b.claim(RuntimeKind::Sandbox).unwrap().uid(), FIRST);
     }
 
@@ -329,7 +344,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pool = pool(dir.path(), "a", FIRST, FIRST + 1);
         let live = pool.claim(RuntimeKind::Docker).unwrap();
-        pool.release_abandoned(RuntimeKind::Docker);
+        pool.release_abandoned(RuntimeKind::Docker, &BTreeSet::new());
         let other = pool.claim(RuntimeKind::Docker).unwrap();
         assert_ne!(other.uid(), live.uid());
         assert!(matches!(

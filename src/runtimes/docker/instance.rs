@@ -208,18 +208,13 @@ impl InstanceControl for DockerInstance {
 }
 
 /// Removes container `id` by force, which kills it first and answers once it is gone; whether
-/// it is gone.
+/// it is gone (also when it was already).
 async fn remove(client: &Docker, id: &str) -> bool {
     let force = RemoveContainerOptionsBuilder::default().force(true).build();
-    removed(&client.remove_container(id, Some(force)).await)
-}
-
-/// Whether a removal's answer means the container is gone (also when it was already).
-pub fn removed(answer: &Result<(), bollard::errors::Error>) -> bool {
-    match answer {
+    match client.remove_container(id, Some(force)).await {
         Ok(()) => true,
         Err(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => {
-            *status_code == 404
+            status_code == 404
         }
         Err(_) => false,
     }

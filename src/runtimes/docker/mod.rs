@@ -13,12 +13,12 @@
 
 mod instance;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -42,6 +42,8 @@ use crate::model::{Language, RuntimeKind};
 const API_TIMEOUT_SECS: u64 = 30;
 /// The files of the sandbox's `/etc` a container gets, naming its uid and gid.
 const ETC_FILES: [&str; 2] = ["passwd", "group"];
+/// The label that names the uid a container runs as.
+const UID_LABEL: &str = "kindling.uid";
 
 pub struct DockerRuntime {
     shared: Arc<Shared>,
@@ -249,8 +251,44 @@ impl Shared {
             }
         }
         self.inspect_images(&client).await;
+        // Containers that died with the engine took uids their instances could not release.
+        self.release_gone_uids(&client).await;
         *crate::sync::write(&self.client) = Some(client);
         Ok(())
+    }
+
+    /// This server's containers of this runtime, running or not.
+    async fn containers(
+        &self,
+        client: &Docker,
+    ) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("kindling.server={}", self.server),
+                format!("kindling.runtime={}", self.kind),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        client.list_containers(Some(options)).await
+    }
+
+    /// Frees the uids this server's instances left claimed that no process of its containers
+    /// runs as: an exited, dead or never started container has none (and is never started again).
+    async fn release_gone_uids(&self, client: &Docker) {
+        use bollard::models::ContainerSummaryStateEnum as State;
+        let Ok(containers) = self.containers(client).await else {
+            return;
+        };
+        let alive: BTreeSet<u32> = containers
+            .iter()
+            .filter(|c| !matches!(c.state, Some(State::EXITED | State::DEAD | State::CREATED)))
+            .filter_map(|c| c.labels.as_ref()?.get(UID_LABEL)?.parse().ok())
+            .collect();
+        self.uids.release_abandoned(self.kind, &alive);
     }
 
     /// Notes, per language, whether its image is there.
@@ -278,7 +316,7 @@ impl Shared {
         languages.values().cloned().collect()
     }
 
-    fn labels(&self, spec: &InstanceSpec) -> HashMap<String, String> {
+    fn labels(&self, spec: &InstanceSpec, uid: &UidLease) -> HashMap<String, String> {
         HashMap::from([
             ("kindling.server".to_owned(), self.server.clone()),
             ("kindling.runtime".to_owned(), self.kind.as_str().to_owned()),
@@ -287,6 +325,7 @@ impl Shared {
                 "kindling.language".to_owned(),
                 spec.language.as_str().to_owned(),
             ),
+            (UID_LABEL.to_owned(), uid.uid().to_string()),
         ])
     }
 
@@ -324,7 +363,7 @@ impl Shared {
             env: Some(AGENT_ENV.iter().map(|v| v.to_string()).collect()),
             user: Some(format!("{}:{}", uid.uid(), uid.gid())),
             working_dir: Some("/tmp".to_owned()),
-            labels: Some(self.labels(spec)),
+            labels: Some(self.labels(spec, uid)),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -439,35 +478,18 @@ impl Shared {
         let Some(client) = self.client() else {
             return;
         };
-        let filters = HashMap::from([(
-            "label",
-            vec![
-                format!("kindling.server={}", self.server),
-                format!("kindling.runtime={}", self.kind),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let Ok(containers) = client.list_containers(Some(options)).await else {
+        let Ok(containers) = self.containers(&client).await else {
             return;
         };
         let force = RemoveContainerOptionsBuilder::default().force(true).build();
-        let mut all_removed = true;
         for id in containers.into_iter().filter_map(|c| c.id) {
             // One left frozen would not die.
             if let Ok(freezer) = instance::container_freezer(&client, &id).await {
                 let _ = freezer.thaw();
             }
-            let removed = client.remove_container(&id, Some(force.clone())).await;
-            all_removed &= instance::removed(&removed);
+            let _ = client.remove_container(&id, Some(force.clone())).await;
         }
-        // The uids of a previous run's containers are free once they are all gone (at shutdown,
-        // this run's live instances keep theirs locked).
-        if all_removed {
-            self.uids.release_abandoned(self.kind);
-        }
+        self.release_gone_uids(&client).await;
         if let Some(etc) = &self.etc {
             let _ = std::fs::remove_dir_all(etc);
         }

@@ -261,7 +261,9 @@ impl Runtime for SandboxRuntime {
                 shared.cgroups.reap_all();
                 let _ = std::fs::remove_dir_all(&shared.roots);
                 let _ = std::fs::create_dir_all(&shared.roots);
-                shared.uids.release_abandoned(RuntimeKind::Sandbox);
+                shared
+                    .uids
+                    .release_abandoned(RuntimeKind::Sandbox, &Default::default());
             })
             .await;
         })
