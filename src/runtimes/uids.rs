@@ -38,7 +38,7 @@ pub enum UidError {
         "every uid of isolation.uids ({0}) is held by a live instance; widen the range, or lower pool.max_instances"
     )]
     Exhausted(UidRange),
-    #[error("cannot record uid claims in {}: {source}", .path.display())]
+    #[error("cannot record uid claims in {} (isolation.claims_dir): {source}", .path.display())]
     Claims { path: PathBuf, source: io::Error },
 }
 
@@ -251,6 +251,19 @@ mod tests {
 
     /// Far from any uid a process of this host runs as.
     const FIRST: u32 = 2_111_000_000;
+
+    #[test]
+    fn ranges_are_written_first_to_last() {
+        let range = UidRange::try_from("2000000000-2000065535".to_owned()).unwrap();
+        assert_eq!(
+            (range.first, range.last, range.count()),
+            (2_000_000_000, 2_000_065_535, 65536)
+        );
+        assert_eq!(range.to_string(), "2000000000-2000065535");
+        for wrong in ["", "5", "7-3", "0-10", "1-4294967295", "a-b"] {
+            assert!(UidRange::try_from(wrong.to_owned()).is_err(), "{wrong}");
+        }
+    }
 
     #[test]
     fn live_leases_never_share_a_uid_even_across_servers() {

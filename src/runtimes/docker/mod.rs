@@ -9,7 +9,7 @@
 //! ([`crate::runtimes::uids`]), which a local engine's containers also find in their
 //! `/etc/passwd` and `/etc/group`. They carry labels (`kindling.server`, `kindling.runtime`,
 //! `kindling.instance`, `kindling.language`) by which a restarted server finds and removes what a
-//! crashed run left.
+//! crashed run left, and `kindling.uid`, by which it knows which uids they still hold.
 
 mod instance;
 
