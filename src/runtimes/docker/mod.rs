@@ -14,6 +14,7 @@
 mod instance;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -339,7 +340,10 @@ impl Shared {
         std::fs::create_dir_all(&dir)?;
         for (name, contents) in policy::etc_files(uid.uid(), uid.gid()) {
             if ETC_FILES.contains(&name) {
-                std::fs::write(dir.join(name), contents)?;
+                let file = dir.join(name);
+                std::fs::write(&file, contents)?;
+                // Read by the container's uid, whatever mask the engine runs with.
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
             }
         }
         Ok(Some(dir))

@@ -43,6 +43,10 @@ fn launch(plan_json: &str) -> Result<i32, String> {
             .map_err(|e| format!("cannot join cgroup {}: {e}", procs.display()))?;
     }
     loopback_only_network()?;
+    // The files written into the instance's /etc must be readable by its uid, whatever mask the
+    // engine runs with (a private data dir's 077, say); the agent inherits the usual mask too.
+    // SAFETY: umask has no memory effects.
+    unsafe { libc::umask(0o022) };
 
     let container = container(&plan);
     let argv = c_strings(&plan.argv)?;

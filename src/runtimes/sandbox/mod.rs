@@ -12,6 +12,7 @@ mod instance;
 pub mod policy;
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -184,6 +185,8 @@ impl Shared {
         let root = self.roots.join(&name);
         let mut instance = SandboxInstance::new(cgroup, root.clone(), uid);
         std::fs::create_dir_all(&root)?;
+        // The instance's uid walks its `/`, whatever mask the engine runs with.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
         let plan = LaunchPlan {
             root,
             cgroup_procs: instance.cgroup().procs_files(),
