@@ -33,6 +33,7 @@ pub struct Config {
     pub instance: InstanceConfig,
     pub sandbox: SandboxConfig,
     pub docker: DockerConfig,
+    pub isolation: IsolationConfig,
 }
 
 impl Default for Config {
@@ -51,6 +52,7 @@ impl Default for Config {
             instance: InstanceConfig::default(),
             sandbox: SandboxConfig::default(),
             docker: DockerConfig::default(),
+            isolation: IsolationConfig::default(),
         }
     }
 }
@@ -262,9 +264,6 @@ pub struct SandboxConfig {
     pub node: PathBuf,
     /// The `kindling` binary that sets up each sandbox; defaults to the running executable.
     pub helper: Option<PathBuf>,
-    /// Host uid and gid the function runs as.
-    pub uid: u32,
-    pub gid: u32,
     /// Mount point of the cgroup file system.
     pub cgroup_root: PathBuf,
     /// Extra host directories mounted read-only at the same path (e.g. a virtualenv).
@@ -277,8 +276,6 @@ impl Default for SandboxConfig {
             python: PathBuf::from("/usr/bin/python3"),
             node: PathBuf::from("/usr/bin/node"),
             helper: None,
-            uid: 65534,
-            gid: 65534,
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             extra_read_only: Vec::new(),
         }
@@ -318,7 +315,9 @@ pub struct DockerConfig {
     pub python_image: String,
     /// Image for JavaScript functions: anything with `/bin/sh` and `node` on its PATH.
     pub node_image: String,
-    /// Name of the gVisor OCI runtime registered with the Docker engine.
+    /// Name of the gVisor OCI runtime registered with the Docker engine. It must be started with
+    /// `--oci-seccomp`, or gVisor ignores the seccomp profile (scripts/docker-setup registers
+    /// `runsc-kindling` so, leaving the host's own `runsc` alone).
     pub gvisor_runtime: String,
 }
 
@@ -328,8 +327,83 @@ impl Default for DockerConfig {
             host: None,
             python_image: "python:3.12-slim".to_owned(),
             node_image: "node:20-slim".to_owned(),
-            gvisor_runtime: "runsc".to_owned(),
+            gvisor_runtime: "runsc-kindling".to_owned(),
         }
+    }
+}
+
+/// The host identities instances run as (`crate::runtimes::uids`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IsolationConfig {
+    /// Host uids (and, the same numbers, gids) handed out one per live instance, so that no two
+    /// instances share a uid's kernel limits. The default sits where no one else allocates: above
+    /// the `/etc/subuid` ranges `useradd` hands out (100000–600165535) and systemd-nspawn's
+    /// container ranges (524288–1879048191), below systemd's foreign range (from 2147352576)
+    /// and 2^31 (which some tools read as negative).
+    pub uids: UidRange,
+    /// Where the servers of this host record which uid each live instance holds: every server
+    /// sharing a host (or a Docker engine) must use the same directory. `/run` is a tmpfs on most
+    /// hosts: a reboot, which ends every instance, clears it.
+    pub claims_dir: PathBuf,
+}
+
+impl Default for IsolationConfig {
+    fn default() -> Self {
+        Self {
+            uids: UidRange {
+                first: 2_000_000_000,
+                last: 2_000_065_535,
+            },
+            claims_dir: PathBuf::from("/run/kindling/uids"),
+        }
+    }
+}
+
+/// An inclusive range of uids, written `first-last` (`2000000000-2000065535`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UidRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl UidRange {
+    /// How many uids it holds (at least one).
+    pub fn count(self) -> u32 {
+        self.last - self.first + 1
+    }
+}
+
+impl TryFrom<String> for UidRange {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let wrong = || format!("'{text}' is not a uid range like 2000000000-2000065535");
+        let (first, last) = text.split_once('-').ok_or_else(wrong)?;
+        let (first, last): (u32, u32) = (
+            first.trim().parse().map_err(|_| wrong())?,
+            last.trim().parse().map_err(|_| wrong())?,
+        );
+        if first == 0 || first > last || last == u32::MAX {
+            // 0 is root; u32::MAX is the "no uid" of setresuid.
+            return Err(format!(
+                "'{text}' must run from a first uid above 0 to a last one at or above it, below 4294967295"
+            ));
+        }
+        Ok(Self { first, last })
+    }
+}
+
+impl From<UidRange> for String {
+    fn from(range: UidRange) -> String {
+        range.to_string()
+    }
+}
+
+impl std::fmt::Display for UidRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.first, self.last)
     }
 }
 

@@ -3,9 +3,10 @@
 //! database's WAL and shared-memory files take the database's mode; code blobs are written
 //! through 0600 temporary files).
 //!
-//! One subtree is left as its runtime makes it: `sandbox/`, the sandbox runtime's `/etc` files
-//! and mount points, which its instances read through their own mounts. No other local user
-//! reaches them either: the data dir itself is 0700.
+//! The runtimes' own subtrees are left as they make them — `sandbox/` (its instances' mount
+//! points), `docker/` and `gvisor/` (the `passwd` and `group` files containers mount read-only):
+//! an instance reads them as its own uid through its mounts. No other local user reaches them
+//! either: the data dir itself is 0700.
 
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -13,7 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Subtrees whose modes belong to a runtime, not to this module.
-const RUNTIME_OWNED: &[&str] = &["sandbox"];
+const RUNTIME_OWNED: &[&str] = &["sandbox", "docker", "gvisor"];
 
 /// Creates the data dir (and its parents) if needed, and makes it and everything already in it
 /// private.

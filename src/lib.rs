@@ -58,10 +58,11 @@
 //!   frozen while idle; its ledger, gates and census), bounded logs; a maintenance task keeps the
 //!   pool in shape. It tells an [`engine::Observer`] what it did (the Prometheus exposition is
 //!   one).
-//! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups), `docker` (the
-//!   Docker Engine API; with runsc it is `gvisor`), the cgroup `freezer` that stops idle
-//!   instances, and (in unit tests) an in-process `fake` whose scripted agents the engine's tests
-//!   use.
+//! - [`runtimes`] — the `Runtime` trait; `sandbox` (Linux namespaces + cgroups, and the policy,
+//!   system calls included, that every runtime applies), `docker` (the Docker Engine API; with
+//!   runsc it is `gvisor`), the host uid of each instance's own (`uids`), the cgroup `freezer`
+//!   that stops idle instances, and (in unit tests) an in-process `fake` whose scripted agents the
+//!   engine's tests use.
 //! - [`agents`] — the embedded language agents and the protocol they speak.
 //! - [`metrics`] — figures over time windows and per-minute series from the invocation records,
 //!   the host's state, and the Prometheus exposition (an observer of the engine).

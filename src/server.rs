@@ -22,9 +22,10 @@ use crate::metrics::prometheus::{Exposition, Recorder};
 use crate::model::{Role, RuntimeKind};
 use crate::quotas::QuotaTable;
 use crate::retention::Retention;
-use crate::runtimes::Runtime;
 use crate::runtimes::docker::DockerRuntime;
 use crate::runtimes::sandbox::SandboxRuntime;
+use crate::runtimes::uids::UidPool;
+use crate::runtimes::{Runtime, server_id};
 use crate::store::{InvocationWriter, Store, StoreError};
 
 /// Why the server could not start.
@@ -159,23 +160,34 @@ pub async fn build(config: Config) -> Result<Server, StartupError> {
     })
 }
 
-/// Every runtime kind, or the reason this server cannot offer it.
+/// Every runtime kind, or the reason this server cannot offer it. All of them hand out uids
+/// from one pool: they share the host's kernel.
 fn open_runtimes(config: &Config) -> BTreeMap<RuntimeKind, RuntimeSlot> {
+    let uids = UidPool::open(&config.isolation, &server_id(&config.data_dir))
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
     RuntimeKind::ALL
         .into_iter()
         .map(|kind| {
             let runtime: RuntimeSlot = if !config.runtimes.contains(&kind) {
                 Err("it is not enabled in this server's configuration (`runtimes`)".to_owned())
+            } else if let Err(reason) = &uids {
+                Err(reason.clone())
             } else if kind == RuntimeKind::Sandbox {
-                SandboxRuntime::new(&config.sandbox, &config.data_dir)
-                    .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>)
-                    .map_err(|e| e.to_string())
+                uids.clone().and_then(|uids| {
+                    SandboxRuntime::new(&config.sandbox, &config.data_dir, uids)
+                        .map(|sandbox| Arc::new(sandbox) as Arc<dyn Runtime>)
+                        .map_err(|e| e.to_string())
+                })
             } else {
-                Ok(Arc::new(DockerRuntime::new(
-                    kind,
-                    &config.docker,
-                    &config.data_dir,
-                )))
+                uids.clone().map(|uids| {
+                    Arc::new(DockerRuntime::new(
+                        kind,
+                        &config.docker,
+                        &config.data_dir,
+                        uids,
+                    )) as Arc<dyn Runtime>
+                })
             };
             (kind, runtime)
         })

@@ -157,6 +157,10 @@ async fn the_docker_engine_stopping_and_returning() {
     wait_until(&app, "docker", true).await;
     let invocation = app.invoke("in_docker", json!({})).await;
     assert_eq!(invocation["result"], "docker", "{invocation}");
+    // The containers that died with the engine could not be removed then: their uids are
+    // released once the engine answers again, and shows they no longer run.
+    let left = common::instances::abandoned_claims(app.data_dir(), false);
+    assert!(left.is_empty(), "uids claimed by gone containers: {left:?}");
     app.stop().await;
 }
 
@@ -295,9 +299,17 @@ async fn a_server_killed_with_containers_running_leaves_none_after_restart() {
 
     server.kill();
     let _ = busy.await;
+    let claimed = common::instances::abandoned_claims(data.path(), false);
+    assert!(
+        claimed.len() >= before.len(),
+        "the killed run's containers keep their uids claimed: {claimed:?}"
+    );
     let (mut restarted, _) = serve(data.path());
     let after = containers_of(data.path());
+    // Its containers removed, the restarted server released their uids.
+    let left = common::instances::abandoned_claims(data.path(), false);
     restarted.kill();
+    assert!(left.is_empty(), "uids of removed containers: {left:?}");
     let left: Vec<&String> = before.iter().filter(|id| after.contains(id)).collect();
     assert!(
         left.is_empty(),
@@ -311,5 +323,6 @@ async fn a_server_killed_with_containers_running_leaves_none_after_restart() {
         let _ = std::fs::write(state, "THAWED");
         let _ = Command::new("docker").args(["rm", "-f", &id]).output();
     }
+    common::instances::abandoned_claims(data.path(), true);
     common::instances::remove_keep_frozen(data.path());
 }

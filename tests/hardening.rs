@@ -262,12 +262,13 @@ async fn alice_token(app: &common::TestApp) -> Option<String> {
     answer["token"].as_str().map(str::to_owned)
 }
 
-/// Every path under `dir`, but the sandbox runtime's own subtree.
+/// Every path under `dir`, but the runtimes' own subtrees (what their instances mount).
 fn data_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
-        if path.file_name().is_some_and(|name| name == "sandbox") {
+        let name = path.file_name().and_then(|name| name.to_str());
+        if matches!(name, Some("sandbox" | "docker" | "gvisor")) {
             continue;
         }
         if path.is_dir() {

@@ -1,5 +1,6 @@
 //! The core acceptance suite, run on every runtime: results, errors, context and env, logs,
-//! timeouts, memory and fork bombs, no network, no host files, a capped /tmp. One suite; the
+//! timeouts, memory and fork bombs, no network, no host files, a capped /tmp, refused system
+//! calls, a uid of each instance's own (and what running out of them does). One suite; the
 //! `runtime_suite!` macro instantiates it per runtime (`sandbox::…`, `docker::…`, `gvisor::…`).
 //! The Docker-based runtimes need a Docker engine with runsc and the local image
 //! (`scripts/docker-setup`, `scripts/build-images`); without them these tests fail, loudly.
@@ -8,9 +9,17 @@ mod common;
 
 use std::time::Instant;
 
-use common::{TestApp, create_both, spawn_runtime};
+use common::{TestApp, create_both, spawn_app_with, spawn_runtime};
+use kindling::config::{IsolationConfig, UidRange};
 use kindling::runtimes::RuntimeKind;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// Whether `uid` is one of the default range's (`isolation.uids`).
+fn in_default_range(uid: &Value) -> bool {
+    let range = IsolationConfig::default().uids;
+    uid.as_u64()
+        .is_some_and(|uid| (u64::from(range.first)..=u64::from(range.last)).contains(&uid))
+}
 
 /// A trivial function still answers after whatever a test did.
 async fn assert_healthy(app: &TestApp) {
@@ -61,7 +70,10 @@ async fn results_errors_context_env_and_logs(runtime: RuntimeKind) {
             assert_eq!(result["name"], name.as_str());
             assert_eq!(result["memory"], 128);
             assert_eq!(result["env"], "hej");
-            assert_eq!(result["uid"], 65534, "runs unprivileged");
+            assert!(
+                in_default_range(&result["uid"]),
+                "runs as an instance's own uid: {result}"
+            );
             assert_eq!(result["pid"], 1, "in its own pid namespace");
             let logs = invocation["logs"].as_str().unwrap();
             assert_eq!(
@@ -280,6 +292,188 @@ async fn tmp_is_private_writable_and_capped(runtime: RuntimeKind) {
     app.stop().await;
 }
 
+async fn each_instance_runs_as_a_user_of_its_own(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_runtime(runtime).await;
+    let names = create_both(&app,
+        "whoami",
+        "import grp, os, pwd\ndef handler(event, context):\n    tmp = os.stat('/tmp')\n    return {'uid': os.getuid(), 'gid': os.getgid(), 'user': pwd.getpwuid(os.getuid()).pw_name,\n            'group': grp.getgrgid(os.getgid()).gr_name, 'tmp': [tmp.st_uid, tmp.st_gid, oct(tmp.st_mode & 0o7777)]}\n",
+        "const fs = require('fs'), os = require('os');\nexports.handler = async () => {\n  const tmp = fs.statSync('/tmp');\n  return {uid: process.getuid(), gid: process.getgid(), user: os.userInfo().username,\n          tmp: [tmp.uid, tmp.gid, '0o' + (tmp.mode & 0o7777).toString(8)]};\n};\n",
+        json!({}),
+    )
+    .await;
+    let mut uids = Vec::new();
+    for name in names {
+        let invocation = app.invoke(&name, json!({})).await;
+        assert_eq!(invocation["status"], "success", "{invocation}");
+        let result = &invocation["result"];
+        let uid = &result["uid"];
+        assert!(in_default_range(uid), "{name}: {result}");
+        assert_eq!(result["gid"], *uid, "{name}: its gid is its uid: {result}");
+        assert_eq!(
+            result["user"], "sandbox",
+            "{name}: its uid has a name: {result}"
+        );
+        assert_eq!(
+            result["tmp"],
+            json!([uid, uid, "0o1777"]),
+            "{name}: /tmp is the instance's own: {result}"
+        );
+        let again = app.invoke(&name, json!({})).await;
+        assert_eq!(
+            again["result"]["uid"], *uid,
+            "a warm instance keeps its uid"
+        );
+        uids.push(uid.clone());
+    }
+    assert_ne!(uids[0], uids[1], "two instances, two uids");
+    app.stop().await;
+}
+
+async fn one_users_kernel_limits_leave_anothers_alone(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_runtime(runtime).await;
+    let ((alice, _), (bob, _)) = (app.user("alice").await, app.user("bob").await);
+    // Alice's instance takes every inotify instance and message queue byte its uid may have,
+    // and keeps them (a module-level list survives in the warm instance).
+    alice.create_fn("hog", "python",
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nheld = []\ndef exhaust(open_one, cap):\n    for i in range(cap):\n        fd = open_one(i)\n        if fd < 0:\n            return {'opened': i, 'error': os.strerror(ctypes.get_errno())}\n        held.append(fd)\n    return {'opened': cap, 'error': None}\ndef handler(event, context):\n    return {'uid': os.getuid(),\n            'inotify': exhaust(lambda i: libc.inotify_init1(0), event['cap']),\n            'mqueue': exhaust(lambda i: libc.mq_open(b'/hog%d' % i, os.O_CREAT | os.O_RDWR, 0o600, None), event['cap'])}\n",
+        json!({"timeout": 20}),
+    )
+    .await;
+    bob.create_fn("probe", "python",
+        "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\ndef attempt(fd):\n    return fd if fd >= 0 else os.strerror(ctypes.get_errno())\ndef handler(event, context):\n    return {'uid': os.getuid(), 'inotify': attempt(libc.inotify_init1(0)),\n            'mqueue': attempt(libc.mq_open(b'/probe', os.O_CREAT | os.O_RDWR, 0o600, None))}\n",
+        json!({}),
+    )
+    .await;
+    let limit: u64 = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let hog = alice.invoke("hog", json!({"cap": limit + 8})).await;
+    assert_eq!(hog["status"], "success", "{hog}");
+    let held = &hog["result"];
+    if runtime != RuntimeKind::Gvisor {
+        // The host kernel counts per uid: its limits are what stopped the hog. (gVisor's kernel
+        // has no per-user limits of these; each sandbox has a kernel of its own.)
+        for what in ["inotify", "mqueue"] {
+            assert_eq!(held[what]["error"], "Too many open files", "{what}: {held}");
+        }
+        assert!(
+            held["inotify"]["opened"].as_u64().unwrap() <= limit,
+            "{held}"
+        );
+    }
+    let probe = bob.invoke("probe", json!({})).await;
+    assert_eq!(probe["status"], "success", "{probe}");
+    let result = &probe["result"];
+    assert_ne!(result["uid"], held["uid"], "{result}");
+    for what in ["inotify", "mqueue"] {
+        assert!(
+            result[what].as_i64().is_some_and(|fd| fd >= 0),
+            "{what}: alice's instance holding its uid's share must not fail bob's: {result} (alice: {held})"
+        );
+    }
+    app.stop().await;
+}
+
+async fn dangerous_system_calls_are_refused(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
+    let app = spawn_runtime(runtime).await;
+    app.create_fn("syscalls", "python",
+        "import ctypes, os, threading\nlibc = ctypes.CDLL(None, use_errno=True)\ndef attempt(call):\n    return 'allowed' if call() >= 0 else os.strerror(ctypes.get_errno())\ndef handler(event, context):\n    params = ctypes.create_string_buffer(120)\n    ran = []\n    thread = threading.Thread(target=lambda: ran.append(True))\n    thread.start()\n    thread.join()\n    return {'io_uring_setup': attempt(lambda: libc.syscall(425, 1, params)),\n            'unshare_user': attempt(lambda: libc.unshare(0x10000000)),\n            'vsock': attempt(lambda: libc.socket(40, 1, 0)),\n            'vsock_upper_bits': attempt(lambda: libc.syscall(41, ctypes.c_long(40 | 1 << 32), 1, 0)),\n            'clone3': attempt(lambda: libc.syscall(435, None, 0)),\n            'thread': ran == [True]}\n",
+        json!({}),
+    )
+    .await;
+    let invocation = app.invoke("syscalls", json!({})).await;
+    assert_eq!(invocation["status"], "success", "{invocation}");
+    let refused = "Operation not permitted";
+    assert_eq!(
+        invocation["result"],
+        json!({
+            "io_uring_setup": refused,
+            "unshare_user": refused,
+            "vsock": refused,
+            "vsock_upper_bits": refused,
+            // Refused as missing, so that the C library starts threads with clone instead.
+            "clone3": "Function not implemented",
+            "thread": true,
+        }),
+        "{runtime}"
+    );
+    app.stop().await;
+}
+
+async fn running_out_of_uids_is_a_clear_error(runtime: RuntimeKind) {
+    if common::skipped_without_root() {
+        return;
+    }
+    // Two uids, apart from every other test's (which run at the same time on this host).
+    let first =
+        2_100_000_000 + 10 * RuntimeKind::ALL.iter().position(|k| *k == runtime).unwrap() as u32;
+    let app = spawn_app_with(|config| {
+        config.runtimes = vec![runtime];
+        config.default_runtime = runtime;
+        config.pool.prewarm = 0;
+        config.isolation.uids = UidRange {
+            first,
+            last: first + 1,
+        };
+    })
+    .await;
+    for name in ["one", "two", "three"] {
+        app.create_fn(
+            name,
+            "python",
+            "import os\ndef handler():\n    return os.getuid()\n",
+            json!({}),
+        )
+        .await;
+    }
+    let one = app.invoke("one", json!({})).await;
+    let two = app.invoke("two", json!({})).await;
+    assert_eq!(one["status"], "success", "{one}");
+    assert_eq!(two["status"], "success", "{two}");
+    // The invocation fails, recorded with the reason; the server goes on.
+    let three = app.invoke("three", json!({})).await;
+    assert_eq!(three["status"], "crashed", "{three}");
+    assert_eq!(three["error"]["errorType"], "Runtime.StartError", "{three}");
+    let message = three["error"]["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("isolation.uids") && message.contains(&format!("{first}-{}", first + 1)),
+        "{three}"
+    );
+    assert_eq!(
+        one["result"].as_u64().map(|uid| uid - u64::from(first) < 2),
+        Some(true)
+    );
+
+    // Once an instance is gone, its uid serves another.
+    let (status, _) = app.delete("/functions/one").await;
+    assert!(status.is_success());
+    let began = Instant::now();
+    loop {
+        let three = app.invoke("three", json!({})).await;
+        if three["status"] == "success" {
+            assert_eq!(three["result"], one["result"], "{three}");
+            break;
+        }
+        assert!(
+            began.elapsed().as_secs() < 10,
+            "the uid was not freed: {three}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
 /// One test per scenario and runtime.
 macro_rules! runtime_suite {
     ($($runtime:ident => $kind:expr),* $(,)?) => {$(
@@ -315,6 +509,27 @@ macro_rules! runtime_suite {
             async fn tmp_is_private_writable_and_capped() {
                 super::tmp_is_private_writable_and_capped($kind).await
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn each_instance_runs_as_a_user_of_its_own() {
+                super::each_instance_runs_as_a_user_of_its_own($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_users_kernel_limits_leave_anothers_alone() {
+                super::one_users_kernel_limits_leave_anothers_alone($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dangerous_system_calls_are_refused() {
+                super::dangerous_system_calls_are_refused($kind).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn running_out_of_uids_is_a_clear_error() {
+                super::running_out_of_uids_is_a_clear_error($kind).await
+            }
+
         }
     )*};
 }

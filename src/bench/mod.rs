@@ -332,6 +332,8 @@ fn baseline(
         Language::Python => ("python3", ["-c", "print(1)"]),
         Language::Javascript => ("node", ["-e", "console.log(1)"]),
     };
+    // The docker CLI reads a seccomp profile from a file, kept until the runs are done.
+    let mut profile = None;
     let mut command = match runtime {
         RuntimeKind::Sandbox => {
             let path = match language {
@@ -347,6 +349,14 @@ fn baseline(
             };
             let mut docker = std::process::Command::new("docker");
             docker.args(["run", "--rm", "--network", "none"]);
+            // gVisor's runtime is registered with --oci-seccomp, under which Docker's default
+            // profile stops threads (docs/sandbox.md): every container gets Kindling's.
+            let file = profile.insert(tempfile::NamedTempFile::new()?);
+            let policy = kindling::runtimes::docker::seccomp_profile(runtime);
+            std::io::Write::write_all(file, policy.as_bytes())?;
+            docker
+                .arg("--security-opt")
+                .arg(format!("seccomp={}", file.path().display()));
             if runtime == RuntimeKind::Gvisor {
                 docker.args(["--runtime", &config.docker.gvisor_runtime]);
             }

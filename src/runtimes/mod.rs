@@ -1,14 +1,16 @@
 //! Where instances run: the [`Runtime`] trait and its kinds.
 //!
-//! A runtime starts an instance process (an agent, see [`crate::agents`]) under limits and hands
-//! back its three streams plus an [`InstanceControl`]; everything above — the protocol, timeouts,
-//! logs — is the engine's and is the same for every runtime.
+//! A runtime starts an instance process (an agent, see [`crate::agents`]) under limits, as a host
+//! uid of its own ([`uids`]), and hands back its three streams plus an [`InstanceControl`];
+//! everything above — the protocol, timeouts, logs — is the engine's and is the same for every
+//! runtime.
 
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
 pub mod freezer;
 pub mod sandbox;
+pub mod uids;
 
 use std::path::Path;
 use std::pin::Pin;
@@ -170,6 +172,9 @@ pub enum StartError {
     Refused(String),
     #[error("the sandbox's spawner thread has stopped")]
     SpawnerStopped,
+    /// No uid for the instance: the range is used up, or the claims cannot be recorded.
+    #[error(transparent)]
+    Uid(#[from] uids::UidError),
 }
 
 /// A place where instances run.

@@ -1,9 +1,11 @@
 //! A test server's instances seen from the host, as an operator would: each one's cgroup (its CPU
-//! accounting, its freezer state, its processes), and killing one from outside.
+//! accounting, its freezer state, its processes), killing one from outside, and the uid claims
+//! its instances left.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kindling::config::IsolationConfig;
 use kindling::runtimes::{RuntimeKind, server_id};
 
 use super::TestApp;
@@ -154,4 +156,41 @@ pub fn remove_keep_frozen(data_dir: &Path) {
             let _ = std::fs::remove_dir(entry.path());
         }
     }
+}
+
+/// The uids whose claims name the server of `data_dir` while no lease holds them (their lock is
+/// free): what its instances left claimed, their end uncertain. With `release`, frees them — the
+/// tidying up of a test that killed a server whose containers it removed itself.
+pub fn abandoned_claims(data_dir: &Path, release: bool) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let server = format!("{} ", server_id(data_dir));
+    let dir = IsolationConfig::default().claims_dir;
+    let mut abandoned = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(claim) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(entry.path())
+        else {
+            continue;
+        };
+        // SAFETY: flock on a descriptor we own; closing it unlocks.
+        if unsafe { libc::flock(claim.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue;
+        }
+        let holder = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if holder.starts_with(&server) {
+            abandoned.extend(
+                entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|uid| uid.parse::<u32>().ok()),
+            );
+            if release {
+                claim.set_len(0).unwrap();
+            }
+        }
+    }
+    abandoned.sort();
+    abandoned
 }

@@ -1,6 +1,7 @@
-//! One container instance: its id, and the task that splits its attached output stream into the
-//! agent's stdout (replies) and stderr (logs).
+//! One container instance: its id, its uid, and the task that splits its attached output stream
+//! into the agent's stdout (replies) and stderr (logs).
 
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use futures::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, ReadHalf, SimplexStream};
 
 use crate::runtimes::freezer::{CGROUP_MOUNT, Freezer};
+use crate::runtimes::uids::UidLease;
 use crate::runtimes::{InstanceControl, Usage};
 
 /// Buffer between the demultiplexer and the engine, per stream.
@@ -37,17 +39,29 @@ pub struct DockerInstance {
     demultiplexer: Option<tokio::task::JoinHandle<()>>,
     /// The container's cgroup freezer, when the Docker engine runs on this host.
     freezer: Option<Freezer>,
+    /// Released once the container is removed (its processes are dead then).
+    uid: Option<UidLease>,
+    /// The directory of its `/etc/passwd` and `/etc/group`, if it has its own.
+    etc: Option<PathBuf>,
     removed: bool,
 }
 
 impl DockerInstance {
-    pub fn new(client: Docker, id: String, gvisor: bool) -> Self {
+    pub fn new(
+        client: Docker,
+        id: String,
+        gvisor: bool,
+        uid: UidLease,
+        etc: Option<PathBuf>,
+    ) -> Self {
         Self {
             client,
             id,
             gvisor,
             demultiplexer: None,
             freezer: None,
+            uid: Some(uid),
+            etc,
             removed: false,
         }
     }
@@ -184,13 +198,36 @@ impl InstanceControl for DockerInstance {
             if let Some(freezer) = &self.freezer {
                 let _ = freezer.thaw();
             }
-            // Removing by force kills it first.
-            let force = RemoveContainerOptionsBuilder::default().force(true).build();
-            let _ = self.client.remove_container(&self.id, Some(force)).await;
+            let removed = remove(&self.client, &self.id).await;
+            forget(self.uid.take(), self.etc.take(), removed);
             if let Some(demultiplexer) = self.demultiplexer.take() {
                 demultiplexer.abort();
             }
         })
+    }
+}
+
+/// Removes container `id` by force, which kills it first and answers once it is gone; whether
+/// it is gone (also when it was already).
+async fn remove(client: &Docker, id: &str) -> bool {
+    let force = RemoveContainerOptionsBuilder::default().force(true).build();
+    match client.remove_container(id, Some(force)).await {
+        Ok(()) => true,
+        Err(bollard::errors::Error::DockerResponseServerError { status_code, .. }) => {
+            status_code == 404
+        }
+        Err(_) => false,
+    }
+}
+
+/// What a removed (or, if not `removed`, perhaps still running) container leaves: its uid is
+/// freed only once it is surely gone, otherwise its claim waits for the server's next start.
+fn forget(uid: Option<UidLease>, etc: Option<PathBuf>, removed: bool) {
+    if let Some(etc) = etc {
+        let _ = std::fs::remove_dir_all(etc);
+    }
+    if removed && let Some(uid) = uid {
+        uid.release();
     }
 }
 
@@ -229,9 +266,10 @@ impl Drop for DockerInstance {
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             let (client, id) = (self.client.clone(), self.id.clone());
+            let (uid, etc) = (self.uid.take(), self.etc.take());
             handle.spawn(async move {
-                let force = RemoveContainerOptionsBuilder::default().force(true).build();
-                let _ = client.remove_container(&id, Some(force)).await;
+                let removed = remove(&client, &id).await;
+                forget(uid, etc, removed);
             });
         }
     }

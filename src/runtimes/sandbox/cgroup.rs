@@ -386,17 +386,22 @@ impl Cgroup {
             .collect()
     }
 
-    /// Removes the cgroup once its processes are gone (waits up to a second for them to exit).
-    pub fn remove(&self) {
+    /// Removes the cgroup once its processes are gone (waits up to a second for them to exit);
+    /// whether it is gone.
+    pub fn remove(&self) -> bool {
+        let mut gone = true;
         for dir in &self.dirs {
-            for _ in 0..200 {
-                match fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            let removed = (0..200).any(|_| match fs::remove_dir(dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    false
                 }
-            }
+            });
+            gone &= removed;
         }
+        gone
     }
 
     /// `name` in the directory of the hierarchy that has it (v1), or in the one directory (v2).

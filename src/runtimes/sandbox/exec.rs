@@ -16,7 +16,8 @@ use hakoniwa::seccomp::{Action, Arch, ArgCmp, ArgCmpOp, Filter};
 use hakoniwa::{Container, MountOptions, Namespace, Rlimit};
 
 use super::policy::{
-    DENIED_CLONE_FLAGS, DENIED_SYSCALLS, HOSTNAME, LaunchPlan, MAX_OPEN_FILES, Mount,
+    DENIED_CLONE_FLAGS, DENIED_SOCKET_FAMILIES, DENIED_SYSCALLS, HOSTNAME, INT_ARGUMENT,
+    LaunchPlan, MAX_OPEN_FILES, Mount, UNIMPLEMENTED_SYSCALLS,
 };
 
 /// Exit status of the helper when it could not start the instance (like hakoniwa's).
@@ -42,6 +43,10 @@ fn launch(plan_json: &str) -> Result<i32, String> {
             .map_err(|e| format!("cannot join cgroup {}: {e}", procs.display()))?;
     }
     loopback_only_network()?;
+    // The files written into the instance's /etc must be readable by its uid, whatever mask the
+    // engine runs with (a private data dir's 077, say); the agent inherits the usual mask too.
+    // SAFETY: umask has no memory effects.
+    unsafe { libc::umask(0o022) };
 
     let container = container(&plan);
     let argv = c_strings(&plan.argv)?;
@@ -195,14 +200,23 @@ fn container(plan: &LaunchPlan) -> Container {
             Mount::Symlink { target, path } => {
                 container.symlink(target, path);
             }
-            Mount::Tmpfs { path, size_mb } => {
+            Mount::Tmpfs {
+                path,
+                size_mb,
+                mode,
+                uid,
+                gid,
+            } => {
                 container.mount(
                     "tmpfs",
                     path,
                     "tmpfs",
                     MountOptions::NOSUID | MountOptions::NODEV,
-                    Some(format!("size={size_mb}m,mode=1777")),
+                    Some(format!("size={size_mb}m,mode={mode:o},uid={uid},gid={gid}")),
                 );
+            }
+            Mount::File { path, contents } => {
+                container.file(path, contents);
             }
             Mount::Devices { path } => {
                 container.devfsmount(path);
@@ -225,7 +239,16 @@ fn seccomp_filter() -> Filter {
             &[ArgCmp::new(0, ArgCmpOp::MaskedEq, *flag, *flag)],
         );
     }
-    filter.add_rule(Action::Errno(libc::ENOSYS), "clone3");
+    for family in DENIED_SOCKET_FAMILIES {
+        filter.add_rule_conditional(
+            Action::Errno(libc::EPERM),
+            "socket",
+            &[ArgCmp::new(0, ArgCmpOp::MaskedEq, INT_ARGUMENT, *family)],
+        );
+    }
+    for syscall in UNIMPLEMENTED_SYSCALLS {
+        filter.add_rule(Action::Errno(libc::ENOSYS), syscall);
+    }
     filter
 }
 

@@ -1,4 +1,4 @@
-//! One sandboxed instance: its helper process, its cgroup and its root directory.
+//! One sandboxed instance: its helper process, its cgroup, its root directory and its uid.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use futures::future::BoxFuture;
 
 use super::cgroup::Cgroup;
 use crate::runtimes::freezer::Freezer;
+use crate::runtimes::uids::UidLease;
 use crate::runtimes::{InstanceControl, Usage};
 
 /// How long a killed helper may take to be reaped before we stop waiting for it.
@@ -17,15 +18,19 @@ pub struct SandboxInstance {
     /// Shared with the blocking clean-up task.
     cgroup: Arc<Cgroup>,
     root: PathBuf,
+    /// Released once the cgroup is gone, which only an empty cgroup can be: no process runs as
+    /// the uid any more.
+    uid: Option<UidLease>,
     helper: Option<tokio::process::Child>,
     cleaned: bool,
 }
 
 impl SandboxInstance {
-    pub fn new(cgroup: Cgroup, root: PathBuf) -> Self {
+    pub fn new(cgroup: Cgroup, root: PathBuf, uid: UidLease) -> Self {
         Self {
             cgroup: Arc::new(cgroup),
             root,
+            uid: Some(uid),
             helper: None,
             cleaned: false,
         }
@@ -72,12 +77,8 @@ impl InstanceControl for SandboxInstance {
             {
                 let _ = helper.kill().await;
             }
-            let (cgroup, root) = (self.cgroup.clone(), self.root.clone());
-            let _ = tokio::task::spawn_blocking(move || {
-                cgroup.remove();
-                let _ = std::fs::remove_dir_all(root);
-            })
-            .await;
+            let (cgroup, root, uid) = (self.cgroup.clone(), self.root.clone(), self.uid.take());
+            let _ = tokio::task::spawn_blocking(move || remove(&cgroup, &root, uid)).await;
         })
     }
 }
@@ -88,8 +89,18 @@ impl Drop for SandboxInstance {
     fn drop(&mut self) {
         if !self.cleaned {
             self.cgroup.kill_all();
-            self.cgroup.remove();
-            let _ = std::fs::remove_dir_all(&self.root);
+            remove(&self.cgroup, &self.root, self.uid.take());
         }
     }
+}
+
+/// Removes a killed instance's cgroup and root directory, and frees its uid once the cgroup is
+/// gone (a cgroup that stays still holds processes: its uid stays claimed).
+fn remove(cgroup: &Cgroup, root: &std::path::Path, uid: Option<UidLease>) {
+    if cgroup.remove()
+        && let Some(uid) = uid
+    {
+        uid.release();
+    }
+    let _ = std::fs::remove_dir_all(root);
 }

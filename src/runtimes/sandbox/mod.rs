@@ -1,11 +1,10 @@
 //! The `sandbox` runtime: the host's own python3 and node, each instance in its own Linux
 //! namespaces (mount, pid, net, ipc, uts) with a minimal read-only root, a private size-capped
 //! `/tmp`, a cgroup (memory, pids, CPU), rlimits, a seccomp filter, no new privileges and no
-//! capabilities, as an unprivileged uid.
+//! capabilities, as an unprivileged uid of its own ([`crate::runtimes::uids`]).
 //!
-//! The engine prepares each instance (cgroup, empty root directory, [`policy::LaunchPlan`]) and
-//! starts the helper `kindling __sandbox-exec` ([`exec`]) with the instance's pipes; the helper
-//! applies the plan and execs the agent.
+//! The engine prepares each instance (uid, cgroup, empty root directory, [`policy::LaunchPlan`]) and starts the helper `kindling __sandbox-exec` ([`exec`]) with the
+//! instance's pipes; the helper applies the plan and execs the agent.
 
 mod cgroup;
 pub mod exec;
@@ -13,6 +12,7 @@ mod instance;
 pub mod policy;
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -23,6 +23,7 @@ pub use self::cgroup::CgroupError;
 use self::cgroup::{CgroupLimits, CgroupTree};
 use self::instance::SandboxInstance;
 use self::policy::{LaunchPlan, Mount};
+use super::uids::UidPool;
 use super::{InstanceSpec, Runtime, Spawned, StartError, server_id};
 use crate::agents::AGENT_ENV;
 use crate::config::SandboxConfig;
@@ -74,16 +75,20 @@ struct Shared {
     cgroups: CgroupTree,
     /// Parent of the instances' root directories.
     roots: PathBuf,
+    uids: Arc<UidPool>,
     mounts: Vec<Mount>,
     /// Each language's interpreter, or why it cannot be used.
     interpreters: HashMap<Language, Result<String, String>>,
-    config: SandboxConfig,
 }
 
 impl SandboxRuntime {
-    /// Checks that this host can run sandboxes and prepares the server's share of them. The
-    /// error names what is missing.
-    pub fn new(config: &SandboxConfig, data_dir: &Path) -> Result<Self, SandboxError> {
+    /// Checks that this host can run sandboxes and prepares the server's share of them; each
+    /// instance runs as a uid of `uids`. The error names what is missing.
+    pub fn new(
+        config: &SandboxConfig,
+        data_dir: &Path,
+        uids: Arc<UidPool>,
+    ) -> Result<Self, SandboxError> {
         // SAFETY: geteuid has no preconditions.
         let euid = unsafe { libc::geteuid() };
         if euid != 0 {
@@ -102,9 +107,7 @@ impl SandboxRuntime {
         };
         let data_dir = std::fs::canonicalize(data_dir).map_err(directory(data_dir))?;
         let sandbox_dir = data_dir.join("sandbox");
-        let etc = sandbox_dir.join("etc");
-        policy::write_etc(&etc, config.uid, config.gid).map_err(directory(&etc))?;
-        let mounts = policy::root_mounts(&etc, &config.extra_read_only);
+        let mounts = policy::root_mounts(&config.extra_read_only);
         if policy::is_visible(&mounts, &data_dir) {
             return Err(SandboxError::DataDirVisible(data_dir));
         }
@@ -122,9 +125,9 @@ impl SandboxRuntime {
             helper,
             cgroups,
             roots,
+            uids,
             mounts,
             interpreters,
-            config: config.clone(),
         });
         let spawner = spawner(shared.clone())?;
         Ok(Self { shared, spawner })
@@ -162,6 +165,8 @@ impl Shared {
                 reason: reason.clone(),
             })?;
         let name = format!("i{}", spec.id);
+        let uid = self.uids.claim(RuntimeKind::Sandbox)?;
+        let (uid_number, gid) = (uid.uid(), uid.gid());
         let cgroup = self.cgroups.create(
             &name,
             CgroupLimits {
@@ -169,21 +174,30 @@ impl Shared {
                 pids_max: spec.limits.pids_max,
                 cpus: spec.limits.cpus,
             },
-        )?;
+        );
+        let cgroup = match cgroup {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                uid.release();
+                return Err(e.into());
+            }
+        };
         let root = self.roots.join(&name);
-        let mut instance = SandboxInstance::new(cgroup, root.clone());
+        let mut instance = SandboxInstance::new(cgroup, root.clone(), uid);
         std::fs::create_dir_all(&root)?;
+        // The instance's uid walks its `/`, whatever mask the engine runs with.
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755))?;
         let plan = LaunchPlan {
             root,
             cgroup_procs: instance.cgroup().procs_files(),
-            mounts: policy::with_tmp(&self.mounts, spec.limits.tmp_size_mb),
+            mounts: policy::instance_mounts(&self.mounts, spec.limits.tmp_size_mb, uid_number, gid),
             argv: spec.language.agent_command(interpreter),
             env: std::iter::once(policy::PATH)
                 .chain(AGENT_ENV.iter().copied())
                 .map(str::to_owned)
                 .collect(),
-            uid: self.config.uid,
-            gid: self.config.gid,
+            uid: uid_number,
+            gid,
             engine_pid: std::process::id(),
             v1_freezer: instance.cgroup().v1_freezer_dir(),
         };
@@ -250,6 +264,9 @@ impl Runtime for SandboxRuntime {
                 shared.cgroups.reap_all();
                 let _ = std::fs::remove_dir_all(&shared.roots);
                 let _ = std::fs::create_dir_all(&shared.roots);
+                shared
+                    .uids
+                    .release_abandoned(RuntimeKind::Sandbox, &Default::default());
             })
             .await;
         })

@@ -1,6 +1,7 @@
 //! The sandbox policy as data: what an instance sees of the file system, which system calls it may
-//! not make, its resource limits — and the [`LaunchPlan`] that carries one instance's share of it
-//! from the engine to the helper process that applies it.
+//! not make (the docker and gvisor runtimes apply the same, as a seccomp profile), its resource
+//! limits — and the [`LaunchPlan`] that carries one instance's share of it from the engine to the
+//! helper process that applies it.
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +13,10 @@ use serde::{Deserialize, Serialize};
 /// `/home`, `/root`, `/var`, `/srv`, no engine data dir, no other function's code.
 pub const HOST_DIRECTORIES: &[&str] = &["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"];
 
-/// Files of the sandbox's own `/etc`, written once per server under its data dir: just enough for
-/// the C library and the interpreters to resolve the user and `localhost`.
+/// Files of the sandbox's own `/etc`, written for each instance into a small tmpfs (they name the
+/// instance's own uid): just enough for the C library and the interpreters to resolve the user and
+/// `localhost`. The docker and gvisor runtimes mount its `passwd` and `group` into their
+/// containers.
 pub const ETC_FILES: &[(&str, &str)] = &[
     (
         "passwd",
@@ -27,12 +30,18 @@ pub const ETC_FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// System calls a function gets `EPERM` for: changing mounts or namespaces, tracing other
-/// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap and reboot.
-/// Everything else is allowed; the namespaces, the unprivileged uid and the cgroup carry the rest.
+/// System calls a function gets `EPERM` for, in every runtime (the sandbox's filter; the seccomp
+/// profile of the docker and gvisor containers): changing mounts or namespaces, tracing other
+/// processes, loading kernel code, the kernel keyring, BPF, perf, io_uring, clocks, swap, reboot —
+/// and what Docker's default profile refuses a process without capabilities besides (NUMA memory
+/// policy, another process's file descriptors or memory advice, the host and domain name, obsolete
+/// calls). Everything else is allowed: the namespaces, the instance's own uid, no capabilities and
+/// the cgroup carry the rest.
 pub const DENIED_SYSCALLS: &[&str] = &[
+    "_sysctl",
     "acct",
     "add_key",
+    "afs_syscall",
     "bpf",
     "chroot",
     "clock_adjtime",
@@ -46,6 +55,8 @@ pub const DENIED_SYSCALLS: &[&str] = &[
     "fsopen",
     "fspick",
     "get_kernel_syms",
+    "get_mempolicy",
+    "getpmsg",
     "init_module",
     "io_uring_enter",
     "io_uring_register",
@@ -57,37 +68,52 @@ pub const DENIED_SYSCALLS: &[&str] = &[
     "kexec_load",
     "keyctl",
     "lookup_dcookie",
+    "mbind",
+    "migrate_pages",
     "mount",
     "mount_setattr",
     "move_mount",
+    "move_pages",
     "name_to_handle_at",
     "nfsservctl",
     "open_by_handle_at",
     "open_tree",
     "perf_event_open",
+    "pidfd_getfd",
     "pivot_root",
+    "process_madvise",
     "process_vm_readv",
     "process_vm_writev",
     "ptrace",
+    "putpmsg",
     "query_module",
     "quotactl",
+    "quotactl_fd",
     "reboot",
     "request_key",
+    "security",
+    "set_mempolicy",
+    "set_mempolicy_home_node",
+    "setdomainname",
+    "sethostname",
     "setns",
     "settimeofday",
     "swapoff",
     "swapon",
+    "sysfs",
     "syslog",
+    "tuxcall",
     "umount2",
     "unshare",
     "uselib",
     "userfaultfd",
+    "ustat",
     "vhangup",
+    "vserver",
 ];
 
-/// `clone` flags that would create new namespaces: refused, so code cannot build itself a user
-/// namespace with capabilities in it. (`clone3` passes its flags in memory, which seccomp cannot
-/// inspect, so it answers `ENOSYS` and the C library falls back to `clone`.)
+/// `clone` flags that would create new namespaces: refused (`EPERM`), so code cannot build itself
+/// a user namespace with capabilities in it.
 pub const DENIED_CLONE_FLAGS: &[u64] = &[
     libc::CLONE_NEWNS as u64,
     libc::CLONE_NEWUSER as u64,
@@ -97,6 +123,19 @@ pub const DENIED_CLONE_FLAGS: &[u64] = &[
     libc::CLONE_NEWIPC as u64,
     libc::CLONE_NEWCGROUP as u64,
 ];
+
+/// Socket address families refused (`EPERM`): vsock reaches the hypervisor of a virtual machine
+/// host, and no network namespace stands in its way.
+pub const DENIED_SOCKET_FAMILIES: &[u64] = &[libc::AF_VSOCK as u64];
+
+/// The bits of a system call argument the kernel reads as an `int` (a socket's family): filters
+/// compare under this mask, since a caller may set the 64-bit register's upper half.
+pub const INT_ARGUMENT: u64 = 0xffff_ffff;
+
+/// System calls that answer `ENOSYS`, as if the kernel lacked them: `clone3` passes its flags in
+/// memory, which seccomp cannot inspect, and on `ENOSYS` (only) the C library falls back to
+/// `clone`, whose flags [`DENIED_CLONE_FLAGS`] checks.
+pub const UNIMPLEMENTED_SYSCALLS: &[&str] = &["clone3"];
 
 /// Open files per process, and no core dumps (they would land in the capped /tmp at best).
 pub const MAX_OPEN_FILES: u64 = 1024;
@@ -113,8 +152,16 @@ pub enum Mount {
     ReadOnly { host: PathBuf, path: String },
     /// A symlink at `path` pointing to `target`.
     Symlink { target: String, path: String },
-    /// A private tmpfs, world-writable with the sticky bit, capped at `size_mb`.
-    Tmpfs { path: String, size_mb: u32 },
+    /// A private tmpfs capped at `size_mb`, its root directory of `mode`, `uid` and `gid`.
+    Tmpfs {
+        path: String,
+        size_mb: u32,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    /// A file of `contents` at `path` (in a tmpfs mounted before it), readable by all.
+    File { path: String, contents: String },
     /// A minimal /dev (null, zero, full, random, urandom, tty, pts).
     Devices { path: String },
 }
@@ -141,9 +188,8 @@ pub struct LaunchPlan {
     pub v1_freezer: Option<PathBuf>,
 }
 
-/// The root file system of every instance, but `/tmp`: host directories, the sandbox `/etc`,
-/// `/dev`.
-pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf]) -> Vec<Mount> {
+/// What every instance's root file system shares: host directories and `/dev`.
+pub fn root_mounts(extra_read_only: &[PathBuf]) -> Vec<Mount> {
     let mut mounts = Vec::new();
     for dir in HOST_DIRECTORIES {
         let host = Path::new(dir);
@@ -165,22 +211,37 @@ pub fn root_mounts(etc_dir: &Path, extra_read_only: &[PathBuf]) -> Vec<Mount> {
             path: dir.to_string_lossy().into_owned(),
         });
     }
-    mounts.push(Mount::ReadOnly {
-        host: etc_dir.to_path_buf(),
-        path: "/etc".to_owned(),
-    });
     mounts.push(Mount::Devices {
         path: "/dev".to_owned(),
     });
     mounts
 }
 
-/// `mounts` and a private `/tmp` of `size_mb`.
-pub fn with_tmp(mounts: &[Mount], size_mb: u32) -> Vec<Mount> {
+/// `mounts` and one instance's own: its `/etc` ([`ETC_FILES`] in a tmpfs only root, which no
+/// process of the instance is, may write) and a private `/tmp` of `tmp_size_mb` owned by its uid
+/// and gid — world-writable with the sticky bit, as an image's `/tmp` is (Docker copies that onto
+/// its containers' tmpfs), so that both runtimes show the same.
+pub fn instance_mounts(mounts: &[Mount], tmp_size_mb: u32, uid: u32, gid: u32) -> Vec<Mount> {
     let mut mounts = mounts.to_vec();
     mounts.push(Mount::Tmpfs {
+        path: "/etc".to_owned(),
+        size_mb: 1,
+        mode: 0o755,
+        uid: 0,
+        gid: 0,
+    });
+    for (name, contents) in etc_files(uid, gid) {
+        mounts.push(Mount::File {
+            path: format!("/etc/{name}"),
+            contents,
+        });
+    }
+    mounts.push(Mount::Tmpfs {
         path: "/tmp".to_owned(),
-        size_mb,
+        size_mb: tmp_size_mb,
+        mode: 0o1777,
+        uid,
+        gid,
     });
     mounts
 }
@@ -194,14 +255,12 @@ pub fn is_visible(mounts: &[Mount], path: &Path) -> bool {
     })
 }
 
-/// Writes the sandbox `/etc` into `dir`.
-pub fn write_etc(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (name, template) in ETC_FILES {
+/// The [`ETC_FILES`] of an instance running as `uid` and `gid`: each file's name and contents.
+pub fn etc_files(uid: u32, gid: u32) -> impl Iterator<Item = (&'static str, String)> {
+    ETC_FILES.iter().map(move |(name, template)| {
         let contents = template
             .replace("{uid}", &uid.to_string())
             .replace("{gid}", &gid.to_string());
-        std::fs::write(dir.join(name), contents)?;
-    }
-    Ok(())
+        (*name, contents)
+    })
 }
