@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig};
+use bollard::models::{ContainerCreateBody, ContainerSummary, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ListContainersOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -401,6 +401,12 @@ impl Shared {
                 cap_drop: Some(vec!["ALL".to_owned()]),
                 security_opt: Some(self.security_opt.clone()),
                 runtime: self.oci_runtime.clone(),
+                // The engine takes the output from the attach stream; a log driver would keep a
+                // second copy on dockerd's disk, growing with every byte a function prints.
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("none".to_owned()),
+                    config: None,
+                }),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()
