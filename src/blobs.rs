@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -83,6 +84,38 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// Deletes the temporary files of writes a crash interrupted: those older than
+    /// `older_than` (a write under way is younger). Returns how many went.
+    pub async fn remove_stale_temporaries(&self, older_than: Duration) -> io::Result<usize> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            for shard in std::fs::read_dir(&dir)? {
+                let shard = shard?;
+                if !shard.file_type()?.is_dir() {
+                    continue;
+                }
+                for file in std::fs::read_dir(shard.path())? {
+                    let file = file?;
+                    let is_blob = file
+                        .file_name()
+                        .to_str()
+                        .is_some_and(|name| check_digest(name).is_ok());
+                    let age = file.metadata()?.modified()?.elapsed().unwrap_or_default();
+                    if !is_blob && age > older_than {
+                        std::fs::remove_file(file.path())?;
+                        removed += 1;
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+}
+
 fn check_digest(digest: &str) -> io::Result<()> {
     if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
@@ -117,5 +150,24 @@ mod tests {
         blobs.remove(&a).await.unwrap();
         assert!(blobs.get(&a).await.is_err());
         assert!(blobs.list().await.unwrap().is_empty());
+
+        // A write a crash cut short leaves a temporary file: swept once it is old.
+        let left = dir.path().join("blobs").join(&a[..2]).join(".tmpXYZ");
+        std::fs::write(&left, b"half").unwrap();
+        assert_eq!(
+            blobs
+                .remove_stale_temporaries(Duration::from_secs(60))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            blobs
+                .remove_stale_temporaries(Duration::ZERO)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(!left.exists());
     }
 }

@@ -165,8 +165,8 @@ pub struct RetentionConfig {
     /// Invocation records older than this are rolled up into per-minute figures (the metrics
     /// keep counting them) and deleted with their results and logs.
     pub invocation_days: u32,
-    /// At most this many invocation records are kept, the newest (to the minute); older ones
-    /// are rolled up and deleted as above.
+    /// At most this many invocation records are kept, the newest; older ones are rolled up and
+    /// deleted as above.
     pub max_invocations: u64,
     /// The per-minute figures of deleted records are kept this long.
     pub rollup_days: u32,

@@ -25,6 +25,10 @@ pub enum SecretError {
     KeyFile { path: PathBuf, source: io::Error },
     #[error("the secret key {0} is not {KEY_BYTES} bytes")]
     KeyLength(PathBuf),
+    #[error(
+        "the secret key {0} is missing, and the database holds values sealed with it: restore the file from where the database was backed up"
+    )]
+    KeyMissing(PathBuf),
     #[error("no randomness for the secret key or a nonce: {0}")]
     Random(#[from] getrandom::Error),
     /// The text is not a sealed value, or another key (or another owner) sealed it.
@@ -44,25 +48,32 @@ impl std::fmt::Debug for SecretKey {
 }
 
 impl SecretKey {
-    /// Reads the key at `path`, or makes one there (mode 0600) if there is none.
-    pub fn load_or_create(path: &Path) -> Result<Self, SecretError> {
-        let file_error = |source| SecretError::KeyFile {
-            path: path.to_path_buf(),
-            source,
-        };
+    /// Reads the key at `path`, if there is one.
+    pub fn load(path: &Path) -> Result<Option<Self>, SecretError> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let mut key = [0u8; KEY_BYTES];
-                getrandom::fill(&mut key)?;
-                data_dir::write_private(path, &key).map_err(file_error)?;
-                key.to_vec()
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(SecretError::KeyFile {
+                    path: path.to_path_buf(),
+                    source,
+                });
             }
-            Err(e) => return Err(file_error(e)),
         };
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes)
             .map_err(|_| SecretError::KeyLength(path.to_path_buf()))?;
-        Ok(Self { cipher })
+        Ok(Some(Self { cipher }))
+    }
+
+    /// Makes a new key and writes it to `path` (mode 0600).
+    pub fn create(path: &Path) -> Result<Self, SecretError> {
+        let mut key = [0u8; KEY_BYTES];
+        getrandom::fill(&mut key)?;
+        data_dir::write_private(path, &key).map_err(|source| SecretError::KeyFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::load(path)?.ok_or_else(|| SecretError::KeyMissing(path.to_path_buf()))
     }
 
     /// A key that lives only in memory (tests).
@@ -135,7 +146,8 @@ mod tests {
     fn seals_and_opens_only_in_context() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("secret.key");
-        let key = SecretKey::load_or_create(&path).unwrap();
+        assert!(SecretKey::load(&path).unwrap().is_none());
+        let key = SecretKey::create(&path).unwrap();
         let sealed = key.seal(b"{\"API_KEY\":\"s3cret\"}", b"f1:1").unwrap();
         assert!(SecretKey::is_sealed(&sealed));
         assert!(!sealed.contains("s3cret"));
@@ -150,7 +162,7 @@ mod tests {
         assert!(key.open(&sealed, b"f2:1").is_err());
 
         // The same file gives the same key; another key opens nothing.
-        let again = SecretKey::load_or_create(&path).unwrap();
+        let again = SecretKey::load(&path).unwrap().unwrap();
         assert!(again.open(&sealed, b"f1:1").is_ok());
         assert!(
             SecretKey::ephemeral()
@@ -163,7 +175,7 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         std::fs::write(&path, b"short").unwrap();
         assert!(matches!(
-            SecretKey::load_or_create(&path),
+            SecretKey::load(&path),
             Err(SecretError::KeyLength(_))
         ));
     }

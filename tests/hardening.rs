@@ -14,22 +14,32 @@ use serde_json::{Value, json};
 
 const ECHO: &str = "def handler(event, context):\n    return event\n";
 
+/// `POST /auth/login` as `username` with a wrong password.
+async fn wrong_login(app: &common::TestApp, username: &str) -> reqwest::Response {
+    let wrong = json!({"username": username, "password": "not-the-password"});
+    app.client
+        .post(app.url("/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_wrong_passwords_end_in_429_with_retry_after() {
-    let app = spawn_app().await;
+    // Here the name's limit is what is tested: the address (all of the test's requests come
+    // from 127.0.0.1) may make more attempts than usual.
+    let app = spawn_app_with(|config| {
+        config.accounts.login.address_burst = 1000;
+        config.accounts.login.address_long_burst = 1000;
+    })
+    .await;
     app.user("alice").await;
     app.user("bob").await;
-    let wrong = json!({"username": "alice", "password": "not-her-password"});
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..200 {
-        let response = app
-            .client
-            .post(app.url("/auth/login"))
-            .json(&wrong)
-            .send()
-            .await
-            .unwrap();
+        let response = wrong_login(&app, "alice").await;
         statuses.push(response.status());
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             retry_after = response.headers().get("retry-after").cloned();
@@ -73,6 +83,42 @@ async fn two_hundred_wrong_passwords_end_in_429_with_retry_after() {
     // Another user signs in from the same address.
     let bob = json!({"username": "bob", "password": "bob-password"});
     assert_eq!(app.post("/auth/login", &bob).await.0, StatusCode::OK);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_trying_many_names_is_limited_too() {
+    // One attempt an hour once the burst is spent: none comes back while the test runs.
+    let app = spawn_app_with(|config| config.accounts.login.address_every_secs = 3600).await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        // Made-up names, and names no user can have (counted against the address only).
+        let name = match i % 2 {
+            0 => format!("user{i}"),
+            _ => format!("not a name {i}\n"),
+        };
+        statuses.push(wrong_login(&app, &name).await.status());
+    }
+    // 20 attempts per address at once (accounts.login.address_burst).
+    assert_eq!(
+        statuses[..20],
+        [StatusCode::UNAUTHORIZED; 20],
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses[20..],
+        [StatusCode::TOO_MANY_REQUESTS; 10],
+        "{statuses:?}"
+    );
+    let refused = wrong_login(&app, "admin").await;
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("address"),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -348,4 +394,14 @@ async fn the_data_dir_is_private_and_environments_are_sealed() {
     assert_eq!(function["env"]["API_KEY"], SECRET);
     check(&data);
     app.stop().await;
+
+    // Without its key the server does not start — nor make a new key that opens nothing.
+    std::fs::rename(data.join("secret.key"), parent.path().join("saved.key")).unwrap();
+    let refused = match kindling::server::build(kindling::config::Config::for_data_dir(&data)).await
+    {
+        Ok(_) => panic!("the server started without its key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(refused.contains("secret.key is missing"), "{refused}");
+    assert!(!data.join("secret.key").exists());
 }

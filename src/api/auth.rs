@@ -241,24 +241,48 @@ pub async fn delete_user(
             "a user's functions cannot be handed over to that same user",
         ));
     }
-    let (moved, deleted) = match &recipient {
-        Some(to) => (state.registry.transfer_all(&user.id, &to.id).await?, vec![]),
-        None => (vec![], state.registry.delete_all(&user.id).await?),
-    };
-    for function in moved.iter().chain(&deleted) {
-        state.engine.forget(&function.id);
+    if let Some(to) = &recipient {
+        state.registry.check_transfer(&user.id, &to.id)?;
     }
+    // Locked out first, deleted last: a request let in before the lock-out that makes a
+    // function meanwhile is caught by the second round (once the user is gone, the store
+    // refuses their functions).
+    state.accounts.lock_out(&caller, &user).await?;
+    let mut names = hand_over_or_delete(&state, &user, recipient.as_ref()).await?;
     state.accounts.delete_user(&caller, &user).await?;
+    names.extend(hand_over_or_delete(&state, &user, recipient.as_ref()).await?);
     state.quotas.forget(&user.id);
-    let names = |functions: Vec<std::sync::Arc<crate::model::Function>>| {
-        functions.iter().map(|f| f.name.clone()).collect()
+    let transferred_to = recipient.map(|to| to.username);
+    let (transferred_functions, deleted_functions) = match transferred_to {
+        Some(_) => (names, Vec::new()),
+        None => (Vec::new(), names),
     };
     Ok(Json(DeletedUser {
         user,
-        deleted_functions: names(deleted),
-        transferred_functions: names(moved),
-        transferred_to: recipient.map(|to| to.username),
+        deleted_functions,
+        transferred_functions,
+        transferred_to,
     }))
+}
+
+/// Hands every function of `user` over to `recipient`, or deletes them all (`None`); their
+/// idle instances are killed. Returns their names.
+async fn hand_over_or_delete(
+    state: &AppState,
+    user: &User,
+    recipient: Option<&User>,
+) -> Result<Vec<String>, ApiError> {
+    let functions = match recipient {
+        Some(to) => state.registry.transfer_all(&user.id, &to.id).await?,
+        None => state.registry.delete_all(&user.id).await?,
+    };
+    Ok(functions
+        .iter()
+        .map(|function| {
+            state.engine.forget(&function.id);
+            function.name.clone()
+        })
+        .collect())
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

@@ -97,6 +97,10 @@ impl From<RegistryError> for ApiError {
                 }
             }
             RegistryError::NotFound(id) => Self::function_not_found(&id),
+            RegistryError::Store(StoreError::UnknownOwner) => Self {
+                challenge: Some(REFUSE_TOKEN),
+                ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+            },
             RegistryError::Quota(exceeded) => exceeded.into(),
             RegistryError::VersionNotFound { .. } => Self::new(
                 StatusCode::NOT_FOUND,
@@ -132,6 +136,9 @@ impl From<QuotaExceeded> for ApiError {
         }
     }
 }
+
+/// The `WWW-Authenticate` challenge of an answer refusing the caller's token (RFC 6750).
+const REFUSE_TOKEN: &str = "Bearer realm=\"kindling\", error=\"invalid_token\"";
 
 /// When a throttled caller should try again.
 const THROTTLED_RETRY_AFTER_SECS: u64 = 1;
@@ -175,7 +182,7 @@ impl From<AuthError> for ApiError {
             ..Self::new(StatusCode::UNAUTHORIZED, code, message.clone())
         };
         const ASK: &str = "Bearer realm=\"kindling\"";
-        const REFUSE: &str = "Bearer realm=\"kindling\", error=\"invalid_token\"";
+        const REFUSE: &str = REFUSE_TOKEN;
         match error {
             AuthError::MissingToken => unauthorized("missing_token", ASK),
             AuthError::MalformedToken => unauthorized("malformed_token", REFUSE),

@@ -406,12 +406,25 @@ impl Accounts {
         credentials: Credentials,
         client: Option<IpAddr>,
     ) -> Result<User, AuthError> {
-        let name = credentials.username;
-        if let Err(throttled) = self.throttle.attempt(&name, client) {
-            tracing::info!(target: AUDIT, user = %name, client = ?client, by = throttled.by, "sign-in refused: too many attempts");
+        // A name no user can have is not looked up, nor counted as a name, nor written to the
+        // log: it may be anything, a password typed in the wrong field among others. (It is
+        // still checked against a dummy hash, as an unknown name is: the answer takes as long.)
+        let valid = check_username(&credentials.username).is_ok();
+        let name = match valid {
+            true => credentials.username.as_str(),
+            false => "<not a user name>",
+        };
+        if let Err(throttled) = self.throttle.attempt(valid.then_some(name), client) {
+            if self.throttle.audit_refusal() {
+                tracing::info!(target: AUDIT, user = %name, client = ?client, by = throttled.by, "sign-in refused: too many attempts");
+            }
             return Err(AuthError::Throttled(throttled));
         }
-        let (user, hash) = match self.store.user_by_name(&name).await? {
+        let found = match valid {
+            true => self.store.user_by_name(name).await?,
+            false => None,
+        };
+        let (user, hash) = match found {
             Some((user, hash)) => (Some(user), hash),
             None => (None, None),
         };
@@ -576,17 +589,29 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Deletes a user ([`Accounts::user_to_delete`]) with their tokens and sessions, which stop
-    /// working at once. Their functions must be dealt with first.
+    /// Revokes every token and session of a user about to be deleted: from now on nothing
+    /// they send is let in.
+    pub async fn lock_out(&self, by: &Caller, user: &User) -> Result<(), AuthError> {
+        self.store.revoke_tokens(&user.id, Utc::now()).await?;
+        self.forget_user(&user.id);
+        tracing::info!(target: AUDIT, by = %by.name, user = %user.username, "every token and session revoked, to delete the user");
+        Ok(())
+    }
+
+    /// Deletes a user ([`Accounts::user_to_delete`]), locked out before, with their tokens and
+    /// sessions.
     pub async fn delete_user(&self, by: &Caller, user: &User) -> Result<(), AuthError> {
         self.store.delete_user(&user.id).await?;
-        {
-            let mut cache = lock(&self.cache);
-            self.revocations.fetch_add(1, Ordering::AcqRel);
-            cache.retain(|_, cached| cached.record.user.id != user.id);
-        }
-        tracing::info!(target: AUDIT, by = %by.name, user = %user.username, "user deleted, with their tokens and sessions");
+        self.forget_user(&user.id);
+        tracing::info!(target: AUDIT, by = %by.name, user = %user.username, "user deleted");
         Ok(())
+    }
+
+    /// Drops a user's tokens from the cache; a read of one already under way is not cached.
+    fn forget_user(&self, user_id: &str) {
+        let mut cache = lock(&self.cache);
+        self.revocations.fetch_add(1, Ordering::AcqRel);
+        cache.retain(|_, cached| cached.record.user.id != user_id);
     }
 
     /// Sets the quota overrides of the user named `username` (administrators).
@@ -738,11 +763,7 @@ impl Accounts {
         self.store
             .replace_tokens(&user.id, &info, &minted.digest)
             .await?;
-        {
-            let mut cache = lock(&self.cache);
-            self.revocations.fetch_add(1, Ordering::AcqRel);
-            cache.retain(|_, cached| cached.record.user.id != user.id);
-        }
+        self.forget_user(&user.id);
         tracing::info!(target: AUDIT, user = %user.username, token = %info.id, "every token revoked, a new one made");
         let file = self.data_dir.join(ADMIN_TOKEN_FILE);
         if user.id == self.local.user && file.exists() {

@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::LoginLimits;
 
@@ -30,6 +30,7 @@ pub struct Throttled {
 pub struct LoginThrottle {
     by_name: [DefaultKeyedRateLimiter<String>; 2],
     by_address: [DefaultKeyedRateLimiter<IpAddr>; 2],
+    refusals_logged: DefaultDirectRateLimiter,
     clock: DefaultClock,
 }
 
@@ -44,35 +45,34 @@ impl LoginThrottle {
                 limiter(limits.address_burst, limits.address_every_secs),
                 limiter(limits.address_long_burst, limits.address_long_every_secs),
             ],
+            refusals_logged: RateLimiter::direct(
+                Quota::per_second(NonZeroU32::MIN)
+                    .allow_burst(NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN)),
+            ),
             clock: DefaultClock::default(),
         }
     }
 
-    /// Counts an attempt to sign in as `username` from `client` (unknown for requests that do
-    /// not come over TCP), or says why it may not be made now.
-    pub fn attempt(&self, username: &str, client: Option<IpAddr>) -> Result<(), Throttled> {
-        let name = username.to_lowercase();
-        let now = self.clock.now();
-        for limiter in &self.by_name {
-            if let Err(not_until) = limiter.check_key(&name) {
-                return Err(Throttled {
-                    by: "user name",
-                    retry_after: not_until.wait_time_from(now),
-                });
-            }
-        }
-        if let Some(client) = client.map(network) {
-            for limiter in &self.by_address {
-                if let Err(not_until) = limiter.check_key(&client) {
-                    return Err(Throttled {
-                        by: "address",
-                        retry_after: not_until.wait_time_from(now),
-                    });
-                }
-            }
-        }
+    /// Counts an attempt to sign in as `username` (`None`: a name no user can have) from
+    /// `client` (unknown for requests that do not come over TCP), or says why it may not be made
+    /// now. The address is counted first: a client it refuses makes no key for the names it
+    /// tries, so made-up names cannot pile up faster than its own limit lets them.
+    pub fn attempt(&self, username: Option<&str>, client: Option<IpAddr>) -> Result<(), Throttled> {
         self.clean();
+        let now = self.clock.now();
+        if let Some(client) = client.map(network) {
+            check(&self.by_address, &client, "address", now)?;
+        }
+        if let Some(name) = username {
+            check(&self.by_name, &name.to_lowercase(), "user name", now)?;
+        }
         Ok(())
+    }
+
+    /// Whether a refused attempt gets an audit line: at most one a second after a burst of ten,
+    /// so that a flood of refused attempts cannot flood the log too.
+    pub fn audit_refusal(&self) -> bool {
+        self.refusals_logged.check().is_ok()
     }
 
     /// Forgets the keys that are back to their full burst, once there are many (names and
@@ -105,6 +105,22 @@ pub fn client_address(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAd
     // No header, or a hop that is not an address: the proxy is all that is known, and its
     // limit is everyone's behind it.
     client.flatten().unwrap_or(peer)
+}
+
+/// Counts an attempt against `key` in each of `limiters`, or says when it may be made.
+fn check<K: Clone + Eq + Hash>(
+    limiters: &[DefaultKeyedRateLimiter<K>],
+    key: &K,
+    by: &'static str,
+    now: <DefaultClock as Clock>::Instant,
+) -> Result<(), Throttled> {
+    for limiter in limiters {
+        limiter.check_key(key).map_err(|not_until| Throttled {
+            by,
+            retry_after: not_until.wait_time_from(now),
+        })?;
+    }
+    Ok(())
 }
 
 /// A limit of `burst` attempts at once, then one every `every_secs`, per key.
@@ -150,20 +166,35 @@ mod tests {
         let throttle = LoginThrottle::new(&limits());
         let home: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
-            assert_eq!(throttle.attempt("Alice", Some(home)), Ok(()));
+            assert_eq!(throttle.attempt(Some("Alice"), Some(home)), Ok(()));
         }
-        let refused = throttle.attempt("alice", Some(home)).unwrap_err();
+        let refused = throttle.attempt(Some("alice"), Some(home)).unwrap_err();
         assert_eq!(refused.by, "user name");
         assert!(refused.retry_after > Duration::from_secs(50), "{refused:?}");
-        // Another name from the same address, until the address is out too.
-        assert_eq!(throttle.attempt("bob", Some(home)), Ok(()));
-        assert_eq!(throttle.attempt("carol", Some(home)), Ok(()));
+        // Another name from the same address, until the address is out too (the refused
+        // attempt counted against it).
+        assert_eq!(throttle.attempt(Some("bob"), Some(home)), Ok(()));
         assert_eq!(
-            throttle.attempt("dave", Some(home)).unwrap_err().by,
+            throttle.attempt(Some("carol"), Some(home)).unwrap_err().by,
             "address"
         );
-        // Another host is not limited by this one.
-        assert_eq!(throttle.attempt("erin", "192.0.2.2".parse().ok()), Ok(()));
+        // A refused address makes no key for the names it tries.
+        let before = throttle.by_name[0].len();
+        for i in 0..100 {
+            assert!(
+                throttle
+                    .attempt(Some(&format!("made-up-{i}")), Some(home))
+                    .is_err()
+            );
+        }
+        assert_eq!(throttle.by_name[0].len(), before);
+        // Another host is not limited by this one; a name no user can have counts its address.
+        assert_eq!(
+            throttle.attempt(Some("erin"), "192.0.2.2".parse().ok()),
+            Ok(())
+        );
+        assert_eq!(throttle.attempt(None, "192.0.2.2".parse().ok()), Ok(()));
+        assert_eq!(throttle.by_address[0].len(), 2);
     }
 
     #[test]
@@ -190,10 +221,13 @@ mod tests {
         let throttle = LoginThrottle::new(&limits());
         for i in 0..5 {
             let address = format!("2001:db8:1:2::{i:x}").parse().ok();
-            assert_eq!(throttle.attempt(&format!("user{i}"), address), Ok(()));
+            assert_eq!(throttle.attempt(Some(&format!("user{i}")), address), Ok(()));
         }
         let next = "2001:db8:1:2:ffff::1".parse().ok();
-        assert_eq!(throttle.attempt("user9", next).unwrap_err().by, "address");
+        assert_eq!(
+            throttle.attempt(Some("user9"), next).unwrap_err().by,
+            "address"
+        );
         assert_eq!(
             network("::ffff:192.0.2.7".parse().unwrap()),
             "192.0.2.7".parse::<IpAddr>().unwrap()

@@ -71,64 +71,15 @@ pub enum AdminCommand {
     /// Show a user's quotas, or change some of them, through the running server.
     Quotas {
         username: String,
+        /// The quotas to change; those not given keep their value.
         #[command(flatten)]
-        changes: QuotaChanges,
+        changes: QuotaOverrides,
         /// Put every quota back to the default first (then apply the ones given).
         #[arg(long)]
         reset: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
-}
-
-/// Quotas to set for a user (`kindling admin quotas`); those not given keep their value.
-#[derive(Args)]
-pub struct QuotaChanges {
-    #[arg(long)]
-    functions: Option<u32>,
-    #[arg(long)]
-    versions_per_function: Option<u32>,
-    #[arg(long)]
-    code_mb: Option<u64>,
-    #[arg(long)]
-    concurrency: Option<u32>,
-    #[arg(long)]
-    memory_mb: Option<u64>,
-    #[arg(long)]
-    min_warm: Option<u32>,
-    #[arg(long)]
-    tokens: Option<u32>,
-}
-
-impl QuotaChanges {
-    /// `overrides` with these changes.
-    fn apply(self, overrides: QuotaOverrides) -> QuotaOverrides {
-        QuotaOverrides {
-            functions: self.functions.or(overrides.functions),
-            versions_per_function: self
-                .versions_per_function
-                .or(overrides.versions_per_function),
-            code_mb: self.code_mb.or(overrides.code_mb),
-            concurrency: self.concurrency.or(overrides.concurrency),
-            memory_mb: self.memory_mb.or(overrides.memory_mb),
-            min_warm: self.min_warm.or(overrides.min_warm),
-            tokens: self.tokens.or(overrides.tokens),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        [
-            self.functions.map(u64::from),
-            self.versions_per_function.map(u64::from),
-            self.code_mb,
-            self.concurrency.map(u64::from),
-            self.memory_mb,
-            self.min_warm.map(u64::from),
-            self.tokens.map(u64::from),
-        ]
-        .iter()
-        .all(Option::is_none)
-    }
 }
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
@@ -195,13 +146,13 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             let client = Client::new(client);
             let path = format!("/auth/users/{}/quotas", segment(&username));
             let mut answer = client.send(Method::GET, &path, None).await?;
-            if reset || !changes.is_empty() {
+            if reset || changes != QuotaOverrides::default() {
                 let current = match reset {
                     true => QuotaOverrides::default(),
                     false => serde_json::from_value(answer["overrides"].take())
                         .context("the server's answer holds no quota overrides")?,
                 };
-                let body = serde_json::to_value(changes.apply(current))?;
+                let body = serde_json::to_value(changes.or(current))?;
                 answer = client.send(Method::PUT, &path, Some(body)).await?;
                 eprintln!("changed the quotas of '{username}'");
             }

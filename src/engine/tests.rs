@@ -57,7 +57,7 @@ async fn harness(configure: impl FnOnce(&mut Config), functions: &[(&str, Value)
     ));
     let registry = Arc::new(
         Registry::open(
-            store,
+            store.clone(),
             blobs,
             config.limits.clone(),
             RuntimeKind::Sandbox,
@@ -74,6 +74,16 @@ async fn harness(configure: impl FnOnce(&mut Config), functions: &[(&str, Value)
         let owner = fields
             .remove("owner")
             .map_or("tester".to_owned(), |o| o.as_str().unwrap().to_owned());
+        let user = crate::model::User {
+            id: owner.clone(),
+            username: owner.clone(),
+            role: crate::model::Role::User,
+            created_at: chrono::Utc::now(),
+        };
+        match store.insert_user(&user, None).await {
+            Ok(()) | Err(crate::store::StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
         registry
             .create(&owner, serde_json::from_value(input).unwrap())
             .await

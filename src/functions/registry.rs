@@ -270,15 +270,22 @@ impl Registry {
             .update_function(&function)
             .await
             .map_err(|e| self.conflict_message(e, &function))?;
-        // The oldest versions beyond the owner's quota go, and their code if nothing else uses
-        // it.
-        let keep = self.quotas.of(&current.owner).versions_per_function;
-        let pruned = self.store.prune_versions(&function.id, keep).await?;
-        self.remove_unused_code(&pruned).await?;
         let function = Arc::new(function);
-        let mut index = self.write();
-        index.remove(&current);
-        index.insert(function.clone());
+        {
+            let mut index = self.write();
+            index.remove(&current);
+            index.insert(function.clone());
+        }
+        // The oldest versions beyond the owner's quota go, and their code if nothing else uses
+        // it. The new version stands whatever happens here: what is left over is pruned by the
+        // next update, or swept by retention.
+        let keep = self.quotas.of(&current.owner).versions_per_function;
+        match self.store.prune_versions(&function.id, keep).await {
+            Ok(pruned) => self.remove_unused_code(&pruned).await,
+            Err(e) => {
+                tracing::warn!(function = %function.id, error = %e, "pruning old versions failed")
+            }
+        }
         Ok((current, function))
     }
 
@@ -305,32 +312,25 @@ impl Registry {
         Ok(functions)
     }
 
-    /// Hands every function of `from` to `to`. Refused, with nothing changed, when `to` has a
-    /// function of the same name as one of them, or would go over their `functions` quota.
-    /// Returns the functions as they were.
-    pub async fn transfer_all(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<Arc<Function>>, RegistryError> {
-        let _change = self.changes.lock().await;
-        let moving = self.list(Scope::Owner(from));
-        let held = {
-            let index = self.read();
-            if let Some(clash) = moving
-                .iter()
-                .find(|f| index.named(&f.name).any(|other| other.owner == to))
-            {
-                return Err(RegistryError::Conflict {
-                    taken: Taken::Name,
-                    message: format!(
-                        "the recipient already has a function named '{}'; rename one first",
-                        clash.name
-                    ),
-                });
-            }
-            index.by_id.values().filter(|f| f.owner == to).count()
-        };
+    /// Whether every function of `from` could be handed to `to`: not when `to` has a function
+    /// of the same name as one of them, or would go over their `functions` quota.
+    pub fn check_transfer(&self, from: &str, to: &str) -> Result<(), RegistryError> {
+        let index = self.read();
+        let moving: Vec<&Arc<Function>> =
+            index.by_id.values().filter(|f| f.owner == from).collect();
+        if let Some(clash) = moving
+            .iter()
+            .find(|f| index.named(&f.name).any(|other| other.owner == to))
+        {
+            return Err(RegistryError::Conflict {
+                taken: Taken::Name,
+                message: format!(
+                    "the recipient already has a function named '{}'; rename one first",
+                    clash.name
+                ),
+            });
+        }
+        let held = index.by_id.values().filter(|f| f.owner == to).count();
         let quota = self.quotas.of(to).functions;
         if held + moving.len() > quota as usize {
             return Err(RegistryError::Quota(QuotaExceeded::new(
@@ -342,6 +342,19 @@ impl Registry {
                 ),
             )));
         }
+        Ok(())
+    }
+
+    /// Hands every function of `from` to `to` (see [`Registry::check_transfer`]; refused with
+    /// nothing changed). Returns the functions as they were.
+    pub async fn transfer_all(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<Arc<Function>>, RegistryError> {
+        let _change = self.changes.lock().await;
+        self.check_transfer(from, to)?;
+        let moving = self.list(Scope::Owner(from));
         self.store.transfer_functions(from, to).await?;
         let mut index = self.write();
         for function in &moving {
@@ -359,24 +372,36 @@ impl Registry {
     async fn remove(&self, function: &Function) -> Result<(), RegistryError> {
         let digests = self.store.delete_function(&function.id).await?;
         self.write().remove(function);
-        self.remove_unused_code(&digests).await
-    }
-
-    /// Deletes the code blobs of `digests` that no version uses (any more). Called with the
-    /// change lock held, so that no version being made can start using one meanwhile.
-    async fn remove_unused_code(&self, digests: &[String]) -> Result<(), RegistryError> {
-        for digest in self.store.unused_code(digests).await? {
-            self.blobs.remove(&digest).await?;
-        }
+        self.remove_unused_code(&digests).await;
         Ok(())
     }
 
+    /// Deletes the code blobs of `digests` that no version uses (any more). Called with the
+    /// change lock held, so that no version being made can start using one meanwhile. What
+    /// fails here is logged and left to retention's sweep: the change it follows stands.
+    async fn remove_unused_code(&self, digests: &[String]) {
+        let unused = match self.store.unused_code(digests).await {
+            Ok(unused) => unused,
+            Err(e) => return tracing::warn!(error = %e, "finding unused code failed"),
+        };
+        for digest in unused {
+            if let Err(e) = self.blobs.remove(&digest).await {
+                tracing::warn!(blob = %digest, error = %e, "removing unused code failed");
+            }
+        }
+    }
+
     /// Deletes every code blob that no version uses: those a crash left between storing a
-    /// blob and its version, and any the deletions above missed. Returns how many went.
+    /// blob and its version, and any the deletions above missed; and the temporary files of
+    /// blob writes a crash cut short. Returns how many went.
     pub async fn collect_garbage(&self) -> Result<usize, RegistryError> {
+        let stale = self
+            .blobs
+            .remove_stale_temporaries(std::time::Duration::from_secs(3600))
+            .await?;
         let _change = self.changes.lock().await;
         let used = self.store.used_code().await?;
-        let mut removed = 0;
+        let mut removed = stale;
         for digest in self.blobs.list().await? {
             if !used.contains(&digest) {
                 self.blobs.remove(&digest).await?;

@@ -22,7 +22,10 @@ use serde::Serialize;
 use crate::engine::StartCounts;
 
 use crate::model::Status;
-use crate::store::{InvocationTotals, MetricsFilter, Source, Store, StoreError, record_duration};
+use crate::store::{
+    InvocationTotals, MetricsFilter, MetricsSnapshot, Source, Store, StoreError, new_histogram,
+    record_duration,
+};
 
 /// The percentiles reported, in per mille (integers, so that ranks are exact).
 const PERCENTILES: [u64; 3] = [500, 950, 990];
@@ -249,8 +252,9 @@ pub async fn summary(
     window: Window,
 ) -> Result<Summary, StoreError> {
     let filter = window.filter(owner, None);
-    let (mut rows, recorded) = totals_by_function(store, &filter).await?;
-    let (mut percentiles, overall) = percentiles(store, &filter, &recorded, true).await?;
+    let mut store = store.metrics_snapshot().await?;
+    let (mut rows, recorded) = totals_by_function(&mut store, &filter).await?;
+    let (mut percentiles, overall) = percentiles(&mut store, &filter, &recorded, true).await?;
     let mut totals = InvocationTotals::default();
     for row in rows.values() {
         totals.add(row);
@@ -298,8 +302,9 @@ pub async fn function(
     window: Window,
 ) -> Result<FunctionMetrics, StoreError> {
     let filter = window.filter(None, Some(function.id));
-    let (mut rows, recorded) = totals_by_function(store, &filter).await?;
-    let (mut percentiles, _) = percentiles(store, &filter, &recorded, false).await?;
+    let mut store = store.metrics_snapshot().await?;
+    let (mut rows, recorded) = totals_by_function(&mut store, &filter).await?;
+    let (mut percentiles, _) = percentiles(&mut store, &filter, &recorded, false).await?;
     Ok(FunctionMetrics {
         window,
         function: FunctionStats {
@@ -322,6 +327,7 @@ pub async fn time_series(
     window: Window,
 ) -> Result<TimeSeries, StoreError> {
     let filter = window.filter(owner, function_id);
+    let mut store = store.metrics_snapshot().await?;
     let mut minutes: BTreeMap<i64, InvocationTotals> = BTreeMap::new();
     let mut recorded: HashMap<i64, u64> = HashMap::new();
     for source in [Source::Records, Source::Rollups] {
@@ -410,6 +416,7 @@ pub async fn activity(
         ..window.filter(owner, None)
     };
     let length = buckets as usize;
+    let mut store = store.metrics_snapshot().await?;
     let mut counts: HashMap<String, (Vec<u64>, Vec<u64>)> = HashMap::new();
     for source in [Source::Records, Source::Rollups] {
         for bucket in store.invocation_buckets(&filter, bucket_ms, source).await? {
@@ -453,7 +460,7 @@ pub async fn activity(
 /// Each function's totals from the records and the rollups together, and how many of its
 /// invocations that ran are in the records.
 async fn totals_by_function(
-    store: &Store,
+    store: &mut MetricsSnapshot,
     filter: &MetricsFilter,
 ) -> Result<(HashMap<String, InvocationTotals>, HashMap<String, u64>), StoreError> {
     let mut rows: HashMap<String, InvocationTotals> = HashMap::new();
@@ -479,7 +486,7 @@ async fn totals_by_function(
 /// per function) while no rollup is in the window; a function that rollups hold a part of gets
 /// its figures from their histograms with its records' durations added (within 1%).
 async fn percentiles(
-    store: &Store,
+    store: &mut MetricsSnapshot,
     filter: &MetricsFilter,
     recorded: &HashMap<String, u64>,
     overall: bool,
@@ -527,11 +534,6 @@ async fn percentiles(
         }
     };
     Ok((per_function, overall))
-}
-
-/// An empty duration histogram, in microseconds, as the rollups' (it grows as needed).
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new(2).unwrap_or_else(|_| unreachable!("2 significant digits are valid"))
 }
 
 fn merge_into<K>(entry: Entry<'_, K, Histogram<u64>>, histogram: Histogram<u64>) {
@@ -1111,6 +1113,71 @@ mod tests {
         assert!(store.prune_rollups(now).await.unwrap() > 0);
         let gone = summary_of(&store, None, &[]).await;
         assert_eq!(gone.totals.invocations, 0);
+    }
+
+    /// Retention prunes while the invocation writer commits: no pass fails for it, and every
+    /// invocation is counted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pruning_goes_on_while_invocations_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let writer = InvocationWriter::start(store.clone());
+        let an_hour_ago = Utc::now() - TimeDelta::hours(1);
+        let writing = tokio::spawn(async move {
+            let mut written = 0u64;
+            for batch in 0..300 {
+                let records = (0..10).map(|i| {
+                    let at = an_hour_ago + TimeDelta::milliseconds(batch * 10 + i);
+                    write(&writer, Record::new("a", "u1", at))
+                });
+                futures::future::join_all(records).await;
+                written += 10;
+            }
+            written
+        });
+        let cutoff = Utc::now().timestamp_millis();
+        let mut pruned = 0;
+        while !writing.is_finished() {
+            pruned += store
+                .prune_invocations(cutoff)
+                .await
+                .expect("a pass does not fail for a writer's commit");
+        }
+        let written = writing.await.unwrap();
+        pruned += store.prune_invocations(cutoff).await.unwrap();
+        assert_eq!(pruned, written);
+        let totals = summary_of(&store, None, &[]).await.totals;
+        assert_eq!(totals.invocations, written);
+    }
+
+    /// While a retention pass rolls records up chunk by chunk, every figure read meanwhile
+    /// counts each invocation exactly once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn figures_read_during_pruning_count_each_invocation_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let writer = InvocationWriter::start(store.clone());
+        let an_hour_ago = Utc::now() - TimeDelta::hours(1);
+        for batch in 0..100 {
+            let records = (0..100).map(|i| {
+                let at = an_hour_ago + TimeDelta::milliseconds(batch * 100 + i);
+                write(&writer, Record::new("a", "u1", at))
+            });
+            futures::future::join_all(records).await;
+        }
+        let pruning = tokio::spawn({
+            let store = store.clone();
+            async move { store.prune_invocations(Utc::now().timestamp_millis()).await }
+        });
+        let mut reads = 0;
+        while !pruning.is_finished() || reads == 0 {
+            let a = function(&store, Known { id: "a", name: "a" }, window("24h"))
+                .await
+                .unwrap();
+            assert_eq!(a.function.stats.invocations, 10_000, "read {reads}");
+            reads += 1;
+        }
+        assert_eq!(pruning.await.unwrap().unwrap(), 10_000);
     }
 
     async fn summary_of(store: &Store, owner: Option<&str>, known: &[Known<'_>]) -> Summary {

@@ -36,19 +36,49 @@ impl Quotas {
 }
 
 /// Per-user changes to the defaults, as an administrator sets them: `None` keeps the default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// (Also the options of `kindling admin quotas`.)
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::Args,
+)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaOverrides {
+    /// Functions the user may own.
+    #[arg(long)]
     pub functions: Option<u32>,
+    /// Versions kept per function.
+    #[arg(long)]
     pub versions_per_function: Option<u32>,
+    /// Code kept for all of the user's functions, in MiB.
+    #[arg(long)]
     pub code_mb: Option<u64>,
+    /// Invocations of the user's functions running at once.
+    #[arg(long)]
     pub concurrency: Option<u32>,
+    /// Memory the user's instances may reserve at once, in MB.
+    #[arg(long)]
     pub memory_mb: Option<u64>,
+    /// The sum of `min_warm` over the user's functions.
+    #[arg(long)]
     pub min_warm: Option<u32>,
+    /// API tokens the user may hold.
+    #[arg(long)]
     pub tokens: Option<u32>,
 }
 
 impl QuotaOverrides {
+    /// These changes, and `earlier`'s where these make none.
+    pub fn or(self, earlier: QuotaOverrides) -> QuotaOverrides {
+        QuotaOverrides {
+            functions: self.functions.or(earlier.functions),
+            versions_per_function: self.versions_per_function.or(earlier.versions_per_function),
+            code_mb: self.code_mb.or(earlier.code_mb),
+            concurrency: self.concurrency.or(earlier.concurrency),
+            memory_mb: self.memory_mb.or(earlier.memory_mb),
+            min_warm: self.min_warm.or(earlier.min_warm),
+            tokens: self.tokens.or(earlier.tokens),
+        }
+    }
+
     /// `base` with these changes.
     pub fn apply(&self, base: Quotas) -> Quotas {
         Quotas {

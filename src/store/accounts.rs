@@ -51,7 +51,8 @@ impl Store {
         token: &TokenInfo,
         digest: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: it reads, then writes (see `store::retention`).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&mut *tx)
             .await?;
@@ -143,6 +144,18 @@ impl Store {
             .bind(quotas)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Revokes every active token and browser session of a user.
+    pub async fn revoke_tokens(&self, user_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(at.timestamp_millis())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -26,12 +26,13 @@ impl Store {
             .collect()
     }
 
-    /// Stores a new function (its version 1).
+    /// Stores a new function (its version 1), if its owner is a user still.
     pub async fn insert_function(&self, function: &Function) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        // A request that was let in just before its user was deleted makes nothing.
+        let inserted = sqlx::query(
             "INSERT INTO functions (id, owner, name, route, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM users WHERE id = $2)",
         )
         .bind(&*function.id)
         .bind(&function.owner)
@@ -43,6 +44,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(conflict)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::UnknownOwner);
+        }
         self.insert_version(&mut tx, function).await?;
         tx.commit().await?;
         Ok(())
@@ -174,9 +178,14 @@ impl Store {
         }
         tx.commit().await?;
         sqlx::query("VACUUM").execute(&self.pool).await?;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
+        let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
             .await?;
+        if busy != 0 {
+            tracing::warn!(
+                "the WAL could not be truncated yet: it may hold plain-text environments until the next checkpoint"
+            );
+        }
         tracing::info!(
             versions = rows.len(),
             "sealed the function environments stored in plain text"

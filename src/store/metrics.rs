@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use hdrhistogram::Histogram;
 use sqlx::sqlite::{Sqlite, SqliteRow};
-use sqlx::{QueryBuilder, Row};
+use sqlx::{QueryBuilder, Row, Transaction};
 
 use super::functions::millis;
 use super::{Store, StoreError};
@@ -99,7 +99,7 @@ impl Source {
         }
     }
 
-    /// How many of a row's invocations failed: an expression for [`Store::invocation_buckets`].
+    /// How many of a row's invocations failed: an expression for [`MetricsSnapshot::invocation_buckets`].
     fn failures(self) -> &'static str {
         match self {
             Source::Records => "COUNT(*) FILTER (WHERE status NOT IN ('success', 'throttled'))",
@@ -228,10 +228,21 @@ pub struct BucketTotals {
     pub failures: u64,
 }
 
+/// One consistent view of the invocation records and their rollups, for the figures of one
+/// request: a read transaction, in which a retention pass that commits meanwhile is seen whole
+/// or not at all — so no invocation is counted in both or in neither.
+pub struct MetricsSnapshot(Transaction<'static, Sqlite>);
+
 impl Store {
+    pub async fn metrics_snapshot(&self) -> Result<MetricsSnapshot, StoreError> {
+        Ok(MetricsSnapshot(self.pool.begin().await?))
+    }
+}
+
+impl MetricsSnapshot {
     /// Counts and sums per function, by function id.
     pub async fn invocation_totals(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         source: Source,
     ) -> Result<Vec<InvocationTotals>, StoreError> {
@@ -243,7 +254,7 @@ impl Store {
         query.push(" GROUP BY function_id ORDER BY function_id");
         query
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.0)
             .await?
             .iter()
             .map(totals_from_row)
@@ -252,7 +263,7 @@ impl Store {
 
     /// Per-minute counts and sums, oldest first; minutes without invocations are left out.
     pub async fn invocation_minutes(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         source: Source,
     ) -> Result<Vec<MinuteTotals>, StoreError> {
@@ -265,7 +276,7 @@ impl Store {
         query.push(" GROUP BY 1 ORDER BY 1");
         query
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.0)
             .await?
             .iter()
             .map(|row| {
@@ -281,7 +292,7 @@ impl Store {
     /// order — per function (ordered by function id) when `per_function`, else all together.
     /// Streams: the database sorts, nothing is held here.
     pub async fn for_each_duration(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         per_function: bool,
         mut each: impl FnMut(&str, f64),
@@ -291,7 +302,7 @@ impl Store {
             true => " AND status != 'throttled' ORDER BY function_id, duration_ms",
             false => " AND status != 'throttled' ORDER BY duration_ms",
         });
-        let mut rows = query.build().fetch(&self.pool);
+        let mut rows = query.build().fetch(&mut *self.0);
         while let Some(row) = rows.try_next().await? {
             let function_id: &str = row.try_get("function_id")?;
             each(function_id, row.try_get("duration_ms")?);
@@ -301,15 +312,15 @@ impl Store {
 
     /// Calls `each` with the minute (since the epoch) and duration of every recorded invocation
     /// that ran, ordered by minute, then by duration: each minute's durations in ascending
-    /// order, for its percentiles. Streams, as [`Store::for_each_duration`] does.
+    /// order, for its percentiles. Streams, as [`MetricsSnapshot::for_each_duration`] does.
     pub async fn for_each_minute_duration(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         mut each: impl FnMut(i64, f64),
     ) -> Result<(), StoreError> {
         let mut query = Source::Records.select("started_at / 60000 AS minute, duration_ms", filter);
         query.push(" AND status != 'throttled' ORDER BY minute, duration_ms");
-        let mut rows = query.build().fetch(&self.pool);
+        let mut rows = query.build().fetch(&mut *self.0);
         while let Some(row) = rows.try_next().await? {
             each(row.try_get("minute")?, row.try_get("duration_ms")?);
         }
@@ -319,12 +330,12 @@ impl Store {
     /// Calls `each` with the function id, minute and duration histogram (microseconds) of every
     /// rollup in the filter's window.
     pub async fn for_each_rollup_histogram(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         mut each: impl FnMut(&str, i64, Histogram<u64>),
     ) -> Result<(), StoreError> {
         let mut query = Source::Rollups.select("function_id, minute, durations", filter);
-        let mut rows = query.build().fetch(&self.pool);
+        let mut rows = query.build().fetch(&mut *self.0);
         while let Some(row) = rows.try_next().await? {
             let durations: &[u8] = row.try_get("durations")?;
             each(
@@ -339,7 +350,7 @@ impl Store {
     /// Per function and bucket of `bucket_ms` from `filter.since` (the epoch without one): how
     /// many invocations ran and how many of them failed.
     pub async fn invocation_buckets(
-        &self,
+        &mut self,
         filter: &MetricsFilter,
         bucket_ms: i64,
         source: Source,
@@ -359,7 +370,7 @@ impl Store {
         query.push(" GROUP BY function_id, bucket");
         query
             .build()
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.0)
             .await?
             .iter()
             .map(|row| {
@@ -376,7 +387,7 @@ impl Store {
     /// The status and start of a function's latest recorded invocation, if it has any (one
     /// index lookup).
     pub async fn last_invocation(
-        &self,
+        &mut self,
         function_id: &str,
     ) -> Result<Option<(Status, DateTime<Utc>)>, StoreError> {
         sqlx::query(
@@ -384,7 +395,7 @@ impl Store {
              ORDER BY started_at DESC LIMIT 1",
         )
         .bind(function_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.0)
         .await?
         .map(|row| {
             let status = row

@@ -24,8 +24,10 @@ use crate::secrets::{SecretError, SecretKey};
 
 pub use accounts::TokenRecord;
 pub use invocations::{InvocationFilter, InvocationWriter};
-pub use metrics::{BucketTotals, InvocationTotals, MetricsFilter, MinuteTotals, Source};
-pub use retention::record_duration;
+pub use metrics::{
+    BucketTotals, InvocationTotals, MetricsFilter, MetricsSnapshot, MinuteTotals, Source,
+};
+pub use retention::{new_histogram, record_duration};
 
 /// Which unique field a write collided on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +62,9 @@ pub enum StoreError {
     WriterStopped,
     #[error("writing invocation records failed: {0}")]
     WriteFailed(String),
+    /// What was to be stored belongs to a user who no longer exists.
+    #[error("the user this was made for has been deleted")]
+    UnknownOwner,
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error("cannot make the database file private: {0}")]
@@ -78,7 +83,6 @@ impl Store {
     /// Opens (creating if needed) `kindling.db` in `data_dir` and brings its schema up to date;
     /// the secret key is `secret.key` beside it (made on the first start).
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let key = SecretKey::load_or_create(&data_dir.join("secret.key"))?;
         let database = data_dir.join("kindling.db");
         // SQLite gives the WAL and shared-memory files the database's mode.
         data_dir::create_private_file(&database).map_err(StoreError::Permissions)?;
@@ -96,6 +100,15 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        let key_file = data_dir.join("secret.key");
+        let key = match SecretKey::load(&key_file)? {
+            Some(key) => key,
+            // A lost key must not be replaced by a new one while values sealed with it remain.
+            None if has_sealed_values(&pool).await? => {
+                return Err(SecretError::KeyMissing(key_file).into());
+            }
+            None => SecretKey::create(&key_file)?,
+        };
         let store = Self {
             pool,
             key: Arc::new(key),
@@ -111,6 +124,15 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether anything in the database is sealed with the secret key.
+async fn has_sealed_values(pool: &SqlitePool) -> Result<bool, StoreError> {
+    let sealed: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM function_versions WHERE env LIKE 'sealed:%' LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    Ok(sealed.is_some())
 }
 
 /// Maps a unique-constraint failure to the field it protects.

@@ -31,17 +31,16 @@ struct Rollup {
 }
 
 impl Rollup {
-    fn new(owner: String, function_id: String, function_name: String) -> Result<Self, StoreError> {
-        Ok(Self {
+    fn new(owner: String, function_id: String, function_name: String) -> Self {
+        Self {
             owner,
             totals: InvocationTotals {
                 function_id,
                 function_name,
                 ..InvocationTotals::default()
             },
-            durations: Histogram::new(HISTOGRAM_DIGITS)
-                .map_err(|e| StoreError::Corrupt(format!("histogram: {e}")))?,
-        })
+            durations: new_histogram(),
+        }
     }
 
     /// Counts one invocation record in.
@@ -151,8 +150,6 @@ impl Store {
             .await?;
             let end = beyond_chunk.map_or(cutoff, |t| t.max(oldest + 1).min(cutoff));
             pruned += self.roll_up(end).await?;
-            // Let the invocation writer in between chunks.
-            tokio::task::yield_now().await;
         }
     }
 
@@ -160,7 +157,10 @@ impl Store {
     /// up in several parts (records that arrive late, a cutoff inside a minute): each part is
     /// added to what is stored for it.
     async fn roll_up(&self, to: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the write lock is taken (waiting out the invocation writer's commit) before
+        // the records are read. A deferred transaction that read first could not write once the
+        // writer committed meanwhile: SQLite refuses it at once, without a busy wait.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let records = sqlx::query(
             "SELECT function_id, owner, function_name, started_at, status, start, duration_ms,
                     init_ms, peak_memory_bytes, cpu_time_ms
@@ -179,7 +179,7 @@ impl Store {
                     row.try_get("owner")?,
                     key.0.clone(),
                     row.try_get("function_name")?,
-                )?;
+                );
                 rollups.insert(key.clone(), rollup);
             }
             if let Some(rollup) = rollups.get_mut(&key) {
@@ -258,6 +258,12 @@ impl Store {
 
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// An empty histogram of durations in microseconds, as the rollups keep (it grows as needed).
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(HISTOGRAM_DIGITS)
+        .unwrap_or_else(|_| unreachable!("{HISTOGRAM_DIGITS} significant digits are valid"))
 }
 
 /// Counts a duration in milliseconds into a histogram of microseconds (which grows to hold
