@@ -163,14 +163,11 @@ impl Store {
         filter: &InvocationFilter,
     ) -> Result<Vec<Invocation>, StoreError> {
         let mut query = QueryBuilder::new("SELECT * FROM invocations WHERE 1 = 1");
-        if let Some(owner) = &filter.owner {
-            query.push(" AND owner = ").push_bind(owner.clone());
-        }
-        if let Some(function_id) = &filter.function_id {
-            query
-                .push(" AND function_id = ")
-                .push_bind(function_id.clone());
-        }
+        super::push_scope(
+            &mut query,
+            filter.owner.as_ref(),
+            filter.function_id.as_ref(),
+        );
         if let Some(status) = filter.status {
             query.push(" AND status = ").push_bind(status.as_str());
         }

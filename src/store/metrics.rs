@@ -113,14 +113,11 @@ impl Source {
             "SELECT {columns} FROM {} WHERE 1 = 1",
             self.table()
         ));
-        if let Some(owner) = &filter.owner {
-            query.push(" AND owner = ").push_bind(owner.clone());
-        }
-        if let Some(function_id) = &filter.function_id {
-            query
-                .push(" AND function_id = ")
-                .push_bind(function_id.clone());
-        }
+        super::push_scope(
+            &mut query,
+            filter.owner.as_ref(),
+            filter.function_id.as_ref(),
+        );
         let (since, until) = (
             filter.since.map(|t| t.timestamp_millis()),
             filter.until.map(|t| t.timestamp_millis()),

@@ -126,6 +126,23 @@ impl Store {
     }
 }
 
+/// Adds to `query` (a `… WHERE …`) the conditions on whose rows, and which function's, it reads —
+/// only those given, so that SQLite picks the index that matches.
+fn push_scope(
+    query: &mut sqlx::QueryBuilder<sqlx::Sqlite>,
+    owner: Option<&String>,
+    function_id: Option<&String>,
+) {
+    if let Some(owner) = owner {
+        query.push(" AND owner = ").push_bind(owner.clone());
+    }
+    if let Some(function_id) = function_id {
+        query
+            .push(" AND function_id = ")
+            .push_bind(function_id.clone());
+    }
+}
+
 /// Whether anything in the database is sealed with the secret key.
 async fn has_sealed_values(pool: &SqlitePool) -> Result<bool, StoreError> {
     let sealed: Option<i64> =
