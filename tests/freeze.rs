@@ -84,7 +84,8 @@ async fn wait_frozen(instance: &HostInstance) {
     while instance.freezer_state() != "FROZEN" {
         assert!(
             began.elapsed() < Duration::from_secs(10),
-            "{instance:?} never froze"
+            "{instance:?} never froze: its freezer says {}",
+            instance.freezer_state()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
