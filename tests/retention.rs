@@ -23,16 +23,6 @@ def handler(event, context):
     return event["seed"]
 "#;
 
-async fn database(data_dir: &Path) -> sqlx::SqlitePool {
-    let url = format!(
-        "sqlite://{}?mode=ro",
-        data_dir.join("kindling.db").display()
-    );
-    sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("the database opens")
-}
-
 async fn records(app: &TestApp, function: &str) -> Vec<Value> {
     let (status, list) = app
         .get(&format!("/invocations?function={function}&limit=1000"))
@@ -60,7 +50,7 @@ async fn long_logs_are_compressed_and_records_pruned_to_their_count() {
     let id = first["invocation_id"].as_str().unwrap();
     let (_, stored) = app.get(&format!("/invocations/{id}")).await;
     assert_eq!(stored["logs"], logs);
-    let db = database(app.data_dir()).await;
+    let db = common::open_database(app.data_dir()).await;
     let (text, compressed): (i64, i64) =
         sqlx::query_as("SELECT length(logs), length(logs_zstd) FROM invocations WHERE id = ?")
             .bind(id)
